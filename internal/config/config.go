@@ -1,0 +1,145 @@
+package config
+
+// Config is the whole gateway configuration. Key names are a contract with
+// users and outside tests: keep them; add new keys rather than renaming.
+type Config struct {
+	Listeners []Listener `yaml:"listeners"`
+	Admin     *Admin     `yaml:"admin"`
+	Upstreams []Upstream `yaml:"upstreams"`
+	Routes    []Route    `yaml:"routes"`
+	Log       Log        `yaml:"log"`
+
+	// Dir is the directory relative file paths are resolved against (the
+	// config file's directory). Not read from YAML.
+	Dir string `yaml:"-"`
+	// Path is the config file the gateway was started with, if any.
+	Path string `yaml:"-"`
+}
+
+// Listener is one address the gateway accepts client connections on.
+type Listener struct {
+	Name    string       `yaml:"name"`
+	Address string       `yaml:"address"`
+	TLS     *ListenerTLS `yaml:"tls"`
+	Limits  Limits       `yaml:"limits"`
+}
+
+// ListenerTLS configures TLS termination and client authentication.
+type ListenerTLS struct {
+	Cert         string `yaml:"cert"`
+	Key          string `yaml:"key"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+
+	ClientCA             string `yaml:"client_ca"`
+	ClientCAPasswordFile string `yaml:"client_ca_password_file"`
+	ClientCAPasswordEnv  string `yaml:"client_ca_password_env"`
+	// ClientAuth is require | request | none.
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion is "1.2" or "1.3".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Limits bound what one client can make the gateway hold. Every field has a
+// safe default (see Defaults).
+type Limits struct {
+	HandshakeTimeout     Duration `yaml:"handshake_timeout"`
+	ReadHeaderTimeout    Duration `yaml:"read_header_timeout"`
+	ReadTimeout          Duration `yaml:"read_timeout"`
+	WriteTimeout         Duration `yaml:"write_timeout"`
+	IdleTimeout          Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes       int      `yaml:"max_header_bytes"`
+	MaxConcurrentStreams int      `yaml:"max_concurrent_streams"`
+	MaxConnections       int      `yaml:"max_connections"`
+}
+
+// Admin is the operator listener: /metrics, /healthz, /readyz.
+type Admin struct {
+	Address string `yaml:"address"`
+}
+
+// Upstream is a backend the gateway proxies to.
+type Upstream struct {
+	Name   string         `yaml:"name"`
+	URL    string         `yaml:"url"`
+	TLS    *UpstreamTLS   `yaml:"tls"`
+	Limits UpstreamLimits `yaml:"limits"`
+}
+
+// UpstreamTLS configures the gateway's TLS client towards an upstream.
+type UpstreamTLS struct {
+	Cert               string `yaml:"cert"`
+	Key                string `yaml:"key"`
+	PasswordFile       string `yaml:"password_file"`
+	PasswordEnv        string `yaml:"password_env"`
+	CA                 string `yaml:"ca"`
+	CAPasswordFile     string `yaml:"ca_password_file"`
+	CAPasswordEnv      string `yaml:"ca_password_env"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// UpstreamLimits tune the connection pool and timeouts towards one upstream.
+type UpstreamLimits struct {
+	DialTimeout           Duration `yaml:"dial_timeout"`
+	ResponseHeaderTimeout Duration `yaml:"response_header_timeout"`
+	IdleConnTimeout       Duration `yaml:"idle_conn_timeout"`
+	MaxIdleConnsPerHost   int      `yaml:"max_idle_conns_per_host"`
+	MaxConnsPerHost       int      `yaml:"max_conns_per_host"`
+}
+
+// Route maps matching requests to an upstream with a client-cert policy.
+type Route struct {
+	Name       string      `yaml:"name"`
+	Match      Match       `yaml:"match"`
+	Upstream   string      `yaml:"upstream"`
+	ClientCert string      `yaml:"client_cert"` // required | optional | none
+	Allow      []AllowRule `yaml:"allow"`
+	Forward    Forward     `yaml:"forward"`
+}
+
+// Match selects requests: all given fields must match.
+type Match struct {
+	Host       string   `yaml:"host"`
+	PathPrefix string   `yaml:"path_prefix"`
+	Methods    []string `yaml:"methods"`
+}
+
+// AllowRule is one allow entry: every key given must match (globs allowed);
+// entries of a route are OR'ed.
+type AllowRule struct {
+	CN                string `yaml:"cn"`
+	O                 string `yaml:"o"`
+	OU                string `yaml:"ou"`
+	DNS               string `yaml:"dns"`
+	URI               string `yaml:"uri"`
+	Email             string `yaml:"email"`
+	IP                string `yaml:"ip"`
+	SPIFFEID          string `yaml:"spiffe_id"`
+	FingerprintSHA256 string `yaml:"fingerprint_sha256"`
+	IssuerCN          string `yaml:"issuer_cn"`
+	Serial            string `yaml:"serial"`
+}
+
+// Forward says how the verified identity reaches the upstream.
+type Forward struct {
+	Format string `yaml:"format"` // rfc9440 (default) | xfcc | headers | none
+}
+
+// Log configures the gateway's logs.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json (default) | text
+	Access *bool  `yaml:"access"` // access log on (default true)
+}
+
+// Enumerations used by Validate and the gateway.
+const (
+	ClientAuthRequire = "require"
+	ClientAuthRequest = "request"
+	ClientAuthNone    = "none"
+
+	ClientCertRequired = "required"
+	ClientCertOptional = "optional"
+	ClientCertNone     = "none"
+)

@@ -1,0 +1,86 @@
+package config
+
+import "time"
+
+// Default limits. They are deliberately conservative: a gateway in front of
+// APIs should never wait forever on a client or let one client hold
+// unbounded memory.
+const (
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultIdleTimeout          = 120 * time.Second
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultMaxConcurrentStreams = 128
+	DefaultMaxConnections       = 16384
+
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultResponseHeaderTimeout = 60 * time.Second
+	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultMaxIdleConnsPerHost   = 512
+)
+
+// Defaults fills in every value the user left out. It is the only place that
+// mutates a decoded Config; Validate never does. Security-relevant defaults
+// are the strict choice: listeners require client certificates, routes
+// require them, TLS 1.2 is the floor.
+func Defaults(c *Config) {
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if l.TLS != nil {
+			if l.TLS.ClientAuth == "" {
+				l.TLS.ClientAuth = ClientAuthRequire
+			}
+			if l.TLS.MinVersion == "" {
+				l.TLS.MinVersion = "1.2"
+			}
+		}
+		lim := &l.Limits
+		setDur(&lim.HandshakeTimeout, DefaultHandshakeTimeout)
+		setDur(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+		setDur(&lim.IdleTimeout, DefaultIdleTimeout)
+		setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
+		setInt(&lim.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
+		setInt(&lim.MaxConnections, DefaultMaxConnections)
+	}
+	for i := range c.Upstreams {
+		lim := &c.Upstreams[i].Limits
+		setDur(&lim.DialTimeout, DefaultDialTimeout)
+		setDur(&lim.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		setDur(&lim.IdleConnTimeout, DefaultIdleConnTimeout)
+		setInt(&lim.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.ClientCert == "" {
+			r.ClientCert = ClientCertRequired
+		}
+		if r.Forward.Format == "" {
+			r.Forward.Format = "rfc9440"
+		}
+		if r.Match.PathPrefix == "" {
+			r.Match.PathPrefix = "/"
+		}
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "json"
+	}
+	if c.Log.Access == nil {
+		t := true
+		c.Log.Access = &t
+	}
+}
+
+func setDur(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}
+
+func setInt(i *int, v int) {
+	if *i == 0 {
+		*i = v
+	}
+}

@@ -1,0 +1,325 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Validate checks c and returns every problem found (nil when valid). It is
+// pure: it reads no files and never changes c. File contents (certificates,
+// keys) are checked when the gateway builds its state from c.
+func Validate(c *Config) error {
+	var p Problems
+	if len(c.Listeners) == 0 {
+		p.add("listeners", "at least one listener is required")
+	}
+	listenerNames := map[string]int{}
+	anyClientCerts := false
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		path := fmt.Sprintf("listeners[%d]", i)
+		checkName(&p, path+".name", l.Name, "listener", listenerNames, i)
+		checkAddress(&p, path+".address", l.Address)
+		if l.TLS == nil {
+			p.add(path+".tls", "required: mtlsgate terminates TLS on every API listener")
+		} else {
+			validateListenerTLS(&p, path+".tls", l.TLS)
+			if l.TLS.ClientAuth != ClientAuthNone {
+				anyClientCerts = true
+			}
+		}
+		validateLimits(&p, path+".limits", l.Limits)
+	}
+	if c.Admin != nil {
+		checkAddress(&p, "admin.address", c.Admin.Address)
+	}
+	upstreamNames := map[string]int{}
+	for i := range c.Upstreams {
+		validateUpstream(&p, i, &c.Upstreams[i], upstreamNames)
+	}
+	routeNames := map[string]int{}
+	for i := range c.Routes {
+		validateRoute(&p, i, &c.Routes[i], routeNames, upstreamNames, anyClientCerts)
+	}
+	checkShadowedRoutes(&p, c.Routes)
+	validateLog(&p, c.Log)
+	return p.Err()
+}
+
+func checkName(p *Problems, path, name, kind string, seen map[string]int, i int) {
+	switch {
+	case name == "":
+		p.add(path, "required")
+	case !validName(name):
+		p.add(path, "%q: use letters, digits, '-', '_' and '.'", name)
+	default:
+		if j, dup := seen[name]; dup {
+			p.add(path, "duplicate %s name %q (also at index %d)", kind, name, j)
+		} else {
+			seen[name] = i
+		}
+	}
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return len(s) <= 128
+}
+
+func checkAddress(p *Problems, path, addr string) {
+	if addr == "" {
+		p.add(path, "required (host:port, e.g. 127.0.0.1:8443)")
+		return
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		p.add(path, "%q is not host:port: %v", addr, err)
+		return
+	}
+	if strings.ContainsAny(host, " /") {
+		p.add(path, "%q: invalid host", addr)
+	}
+	if !validPort(port) {
+		p.add(path, "%q: port must be 0-65535", addr)
+	}
+}
+
+func validPort(s string) bool {
+	if s == "" || len(s) > 5 {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+		n = n*10 + int(r-'0')
+	}
+	return n <= 65535
+}
+
+func isKeystore(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".p12", ".pfx", ".jks":
+		return true
+	}
+	return false
+}
+
+func validateKeyPair(p *Problems, path, cert, key, pwFile, pwEnv string, required bool) {
+	switch {
+	case cert == "" && key == "":
+		if required {
+			p.add(path+".cert", "required")
+		}
+		return
+	case cert == "":
+		p.add(path+".cert", "required when key is set")
+		return
+	}
+	if isKeystore(cert) {
+		if key != "" {
+			p.add(path+".key", "must be empty: %s is a keystore that holds the key", filepath.Base(cert))
+		}
+	} else if key == "" {
+		p.add(path+".key", "required: %s is PEM, so the private key must be named (or use a .p12/.jks keystore)", filepath.Base(cert))
+	}
+	if pwFile != "" && pwEnv != "" {
+		p.add(path+".password_file", "set password_file or password_env, not both")
+	}
+}
+
+func validateListenerTLS(p *Problems, path string, t *ListenerTLS) {
+	validateKeyPair(p, path, t.Cert, t.Key, t.PasswordFile, t.PasswordEnv, true)
+	switch t.ClientAuth {
+	case ClientAuthRequire, ClientAuthRequest:
+		if t.ClientCA == "" {
+			p.add(path+".client_ca", "required when client_auth is %s: the trust bundle client certificates are verified against", t.ClientAuth)
+		}
+	case ClientAuthNone:
+		if t.ClientCA != "" {
+			p.add(path+".client_ca", "set, but client_auth is none: client certificates are never asked for (use request or require)")
+		}
+	default:
+		p.add(path+".client_auth", "%q: want require, request or none", t.ClientAuth)
+	}
+	if t.ClientCAPasswordFile != "" && t.ClientCAPasswordEnv != "" {
+		p.add(path+".client_ca_password_file", "set client_ca_password_file or client_ca_password_env, not both")
+	}
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		p.add(path+".min_version", "%q: want \"1.2\" or \"1.3\" (older TLS versions are not supported)", t.MinVersion)
+	}
+}
+
+func validateLimits(p *Problems, path string, l Limits) {
+	if l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > 16<<20 {
+		p.add(path+".max_header_bytes", "%d: want 1..16777216", l.MaxHeaderBytes)
+	}
+	if l.MaxConcurrentStreams < 0 || l.MaxConcurrentStreams > 10000 {
+		p.add(path+".max_concurrent_streams", "%d: want 1..10000", l.MaxConcurrentStreams)
+	}
+	if l.MaxConnections < 0 {
+		p.add(path+".max_connections", "%d: must not be negative", l.MaxConnections)
+	}
+}
+
+func validateUpstream(p *Problems, i int, u *Upstream, names map[string]int) {
+	path := fmt.Sprintf("upstreams[%d]", i)
+	checkName(p, path+".name", u.Name, "upstream", names, i)
+	if u.URL == "" {
+		p.add(path+".url", "required (https://host:port or http://host:port)")
+		return
+	}
+	pu, err := url.Parse(u.URL)
+	switch {
+	case err != nil:
+		p.add(path+".url", "%q: %v", u.URL, err)
+		return
+	case pu.Scheme != "http" && pu.Scheme != "https":
+		p.add(path+".url", "%q: scheme must be https or http", u.URL)
+	case pu.Host == "":
+		p.add(path+".url", "%q: no host", u.URL)
+	case pu.User != nil:
+		p.add(path+".url", "credentials in the URL are not supported")
+	case pu.RawQuery != "" || pu.Fragment != "":
+		p.add(path+".url", "%q: query and fragment are not allowed", u.URL)
+	}
+	if u.TLS != nil {
+		if pu.Scheme == "http" {
+			p.add(path+".tls", "set, but url %q is http: use https to call the upstream over TLS", u.URL)
+		}
+		validateKeyPair(p, path+".tls", u.TLS.Cert, u.TLS.Key, u.TLS.PasswordFile, u.TLS.PasswordEnv, false)
+		if u.TLS.InsecureSkipVerify && u.TLS.CA != "" {
+			p.add(path+".tls.insecure_skip_verify", "true while ca is set: the ca would be ignored; remove one")
+		}
+	}
+	if u.Limits.MaxIdleConnsPerHost < 0 || u.Limits.MaxConnsPerHost < 0 {
+		p.add(path+".limits", "connection counts must not be negative")
+	}
+}
+
+var validMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+
+func validateRoute(p *Problems, i int, r *Route, names, upstreams map[string]int, anyClientCerts bool) {
+	path := fmt.Sprintf("routes[%d]", i)
+	checkName(p, path+".name", r.Name, "route", names, i)
+	if r.Upstream == "" {
+		p.add(path+".upstream", "required")
+	} else if _, ok := upstreams[r.Upstream]; !ok {
+		p.add(path+".upstream", "unknown upstream %q (define it under upstreams)", r.Upstream)
+	}
+	if h := r.Match.Host; h != "" {
+		if err := checkHostPattern(h); err != nil {
+			p.add(path+".match.host", "%q: %v", h, err)
+		}
+	}
+	if !strings.HasPrefix(r.Match.PathPrefix, "/") {
+		p.add(path+".match.path_prefix", "%q: must start with /", r.Match.PathPrefix)
+	}
+	seen := map[string]bool{}
+	for j, m := range r.Match.Methods {
+		mp := fmt.Sprintf("%s.match.methods[%d]", path, j)
+		if !slices.Contains(validMethods, m) {
+			p.add(mp, "%q: want one of %s (upper case)", m, strings.Join(validMethods, ", "))
+		}
+		if seen[m] {
+			p.add(mp, "%q listed twice", m)
+		}
+		seen[m] = true
+	}
+	switch r.ClientCert {
+	case ClientCertRequired, ClientCertOptional:
+		if !anyClientCerts {
+			p.add(path+".client_cert", "%s, but every listener has client_auth: none, so no client certificate can ever be seen", r.ClientCert)
+		}
+	case ClientCertNone:
+		if len(r.Allow) > 0 {
+			p.add(path+".allow", "set, but client_cert is none: the allow list would never be checked")
+		}
+	default:
+		p.add(path+".client_cert", "%q: want required, optional or none", r.ClientCert)
+	}
+	if r.ClientCert == ClientCertOptional && len(r.Allow) > 0 {
+		p.add(path+".allow", "set, but client_cert is optional: requests without a certificate would bypass it; use required")
+	}
+	switch r.Forward.Format {
+	case "rfc9440", "xfcc", "headers", "none":
+	default:
+		p.add(path+".forward.format", "%q: want rfc9440, xfcc, headers or none", r.Forward.Format)
+	}
+}
+
+func checkHostPattern(h string) error {
+	if strings.ContainsAny(h, ":/ ") {
+		return fmt.Errorf("a host name without port or scheme")
+	}
+	rest := h
+	if strings.HasPrefix(h, "*.") {
+		rest = h[2:]
+	}
+	if rest == "" || strings.Contains(rest, "*") {
+		return fmt.Errorf("only a leading \"*.\" wildcard is supported")
+	}
+	for _, label := range strings.Split(rest, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("empty or over-long label")
+		}
+	}
+	return nil
+}
+
+// checkShadowedRoutes reports routes that can never match because an earlier
+// route has the same host and path prefix and covers all their methods.
+func checkShadowedRoutes(p *Problems, routes []Route) {
+	for i := range routes {
+		for j := 0; j < i; j++ {
+			a, b := &routes[j], &routes[i]
+			if !strings.EqualFold(a.Match.Host, b.Match.Host) || a.Match.PathPrefix != b.Match.PathPrefix {
+				continue
+			}
+			if methodsCover(a.Match.Methods, b.Match.Methods) {
+				p.add(fmt.Sprintf("routes[%d].match", i), "can never match: routes[%d] (%s) has the same host and path_prefix and takes all its methods", j, a.Name)
+				break
+			}
+		}
+	}
+}
+
+// methodsCover reports whether a request matching methods b always matches a.
+func methodsCover(a, b []string) bool {
+	if len(a) == 0 {
+		return true
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, m := range b {
+		if !slices.Contains(a, m) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateLog(p *Problems, l Log) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level", "%q: want debug, info, warn or error", l.Level)
+	}
+	switch l.Format {
+	case "json", "text":
+	default:
+		p.add("log.format", "%q: want json or text", l.Format)
+	}
+}
