@@ -1,0 +1,16 @@
+// Package gateway is mtlsgate's composition root: it builds listeners,
+// routes, policies and upstreams from a config.Config, serves them, and
+// reloads them.
+//
+// Reload model: every reloadable thing (certificates, trust bundles,
+// policies, routes, upstreams) is built completely off to the side into a
+// new immutable state and published with one atomic pointer store. A reload
+// that fails keeps the old state, logs why and counts it; connections and
+// requests in flight are never dropped. Listener sockets live outside the
+// state: a listener whose name and address are unchanged keeps its socket and
+// picks up the new TLS configuration at its next handshake.
+//
+// TLS handshakes are run by the gateway's own accept loop (not by
+// net/http), so that every failed handshake can be explained and counted
+// with the client certificate that caused it.
+package gateway

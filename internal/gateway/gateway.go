@@ -1,0 +1,314 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/telemetry"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// ConfigPath is the YAML file to load (and reload).
+	ConfigPath string
+	// Logger receives operational logs; AccessLog receives one line per
+	// request. Nil means discard.
+	Logger    *slog.Logger
+	AccessLog io.Writer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// DrainTimeout bounds graceful shutdown (default 30s).
+	DrainTimeout time.Duration
+}
+
+// Gateway serves the configured listeners. Create it with New, run it with
+// Run; Reload may be called concurrently from any goroutine.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	access  *telemetry.AccessLog
+	metrics *telemetry.Metrics
+	noRoute *telemetry.RouteMetrics
+	now     func() time.Time
+
+	state atomic.Pointer[state]
+
+	mu      sync.Mutex // serialises reloads and guards running/admin
+	running map[string]*running
+	admin   *http.Server
+	adminLn net.Listener
+	ready   atomic.Bool
+	errc    chan error
+}
+
+// New loads, validates and builds the configuration. It opens no sockets;
+// every problem in the config or the files it names is returned together.
+func New(opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 30 * time.Second
+	}
+	g := &Gateway{
+		opts: opts, log: opts.Logger, now: opts.Now,
+		metrics: telemetry.NewMetrics(1000),
+		running: map[string]*running{},
+		errc:    make(chan error, 8),
+	}
+	g.noRoute = g.metrics.Route("")
+	st, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	if opts.AccessLog != nil && *st.cfg.Log.Access {
+		g.access = telemetry.NewAccessLog(slog.New(slog.NewJSONHandler(opts.AccessLog, nil)))
+	}
+	g.publish(st)
+	return g, nil
+}
+
+// Check loads, validates and builds the configuration at path without
+// opening sockets: what `mtlsgate validate` runs. It returns every problem.
+func Check(path string) error {
+	_, err := New(Options{ConfigPath: path})
+	return err
+}
+
+// load reads the config file and builds a state from it (not published).
+func (g *Gateway) load() (*state, error) {
+	cfg, src, err := config.LoadFile(g.opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := config.Validate(cfg); err != nil {
+		return nil, src.Annotate(err)
+	}
+	st, err := build(cfg, buildDeps{
+		metrics: g.metrics, previous: g.state.Load(),
+		identityOf: identityOf, onError: g.upstreamFailed,
+	})
+	if err != nil {
+		return nil, src.Annotate(err)
+	}
+	return st, nil
+}
+
+func (g *Gateway) publish(st *state) {
+	old := g.state.Swap(st)
+	for _, w := range st.warnings {
+		g.log.Warn(w)
+	}
+	insecure := 0
+	for _, u := range st.upstreams {
+		if u.Insecure {
+			insecure++
+		}
+	}
+	g.metrics.InsecureUpstreams.Set(float64(insecure))
+	g.metrics.ReloadResult(true, g.now())
+	if old == nil {
+		return
+	}
+	// Drop idle connections of upstreams the new state no longer uses.
+	for name, u := range old.upstreams {
+		if st.upstreams[name] != u {
+			u.Close()
+		}
+	}
+}
+
+// Reload rebuilds the state from the config file and publishes it. On error
+// the old state keeps serving, the failure is logged and counted, and the
+// error is returned. Listener addresses added or removed by the new config
+// are opened or drained.
+func (g *Gateway) Reload() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st, err := g.load()
+	if err == nil && g.isRunning() {
+		err = g.openListeners(st)
+	}
+	if err != nil {
+		g.metrics.ReloadResult(false, g.now())
+		g.log.Error("reload failed; still serving the previous configuration", "error", err.Error())
+		return err
+	}
+	g.publish(st)
+	if g.isRunning() {
+		g.closeRemovedListeners(st)
+	}
+	g.log.Info("configuration reloaded", "listeners", len(st.listeners), "routes", st.routes.Len(), "upstreams", len(st.upstreams))
+	return nil
+}
+
+func (g *Gateway) isRunning() bool { return g.ready.Load() }
+
+// Run opens the listeners and the admin server and serves until ctx is
+// cancelled, then drains connections (bounded by DrainTimeout).
+func (g *Gateway) Run(ctx context.Context) error {
+	g.mu.Lock()
+	st := g.state.Load()
+	if err := g.openListeners(st); err != nil {
+		g.mu.Unlock()
+		g.shutdown()
+		return err
+	}
+	if err := g.startAdmin(st.cfg); err != nil {
+		g.mu.Unlock()
+		g.shutdown()
+		return err
+	}
+	g.ready.Store(true)
+	g.mu.Unlock()
+	for name, r := range g.running {
+		g.log.Info("listening", "listener", name, "address", r.tl.Addr().String())
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-g.errc:
+	}
+	g.ready.Store(false)
+	g.shutdown()
+	return runErr
+}
+
+// Addr returns the bound address of a running listener ("admin" for the
+// admin server), or "".
+func (g *Gateway) Addr(name string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if name == "admin" && g.adminLn != nil {
+		return g.adminLn.Addr().String()
+	}
+	if r := g.running[name]; r != nil {
+		return r.tl.Addr().String()
+	}
+	return ""
+}
+
+// Files returns every file the current state was built from.
+func (g *Gateway) Files() []string { return g.state.Load().files }
+
+// openListeners binds every listener of st that is not running yet (same
+// name and address). On failure, listeners it opened are closed again.
+func (g *Gateway) openListeners(st *state) error {
+	var opened []*running
+	for _, lc := range st.cfg.Listeners {
+		if r := g.running[lc.Name]; r != nil && r.address == lc.Address {
+			if r.limits != lc.Limits {
+				g.log.Warn("listener limits changed; they apply after a restart", "listener", lc.Name)
+			}
+			continue
+		}
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			for _, r := range opened {
+				_ = r.tl.Close()
+				delete(g.running, r.name)
+			}
+			return fmt.Errorf("gateway: listener %s: %w", lc.Name, err)
+		}
+		if old := g.running[lc.Name]; old != nil {
+			// Same name, new address: drain the old one after the swap.
+			old.name = old.name + "#replaced"
+			g.running[old.name] = old
+		}
+		r := g.serve(lc, ln)
+		g.running[lc.Name] = r
+		opened = append(opened, r)
+	}
+	return nil
+}
+
+func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
+	tl := newTLSListener(g, lc.Name, ln, lc.Limits.MaxConnections)
+	active := g.metrics.ActiveConnections.WithLabelValues(lc.Name)
+	srv := &http.Server{
+		Handler:           listenerHandler{g: g, name: lc.Name},
+		ReadHeaderTimeout: lc.Limits.ReadHeaderTimeout.D(),
+		ReadTimeout:       lc.Limits.ReadTimeout.D(),
+		WriteTimeout:      lc.Limits.WriteTimeout.D(),
+		IdleTimeout:       lc.Limits.IdleTimeout.D(),
+		MaxHeaderBytes:    lc.Limits.MaxHeaderBytes,
+		ConnContext:       g.connContext(lc.Name),
+		ErrorLog:          slog.NewLogLogger(g.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: lc.Limits.MaxConcurrentStreams},
+		ConnState: func(c net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				active.Inc()
+			case http.StateClosed, http.StateHijacked:
+				active.Dec()
+				tl.release()
+			}
+		},
+	}
+	r := &running{name: lc.Name, address: lc.Address, limits: lc.Limits, tl: tl, srv: srv}
+	go func() {
+		if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case g.errc <- fmt.Errorf("gateway: listener %s: %w", lc.Name, err):
+			default:
+			}
+		}
+	}()
+	return r
+}
+
+// closeRemovedListeners drains listeners that the published state dropped.
+func (g *Gateway) closeRemovedListeners(st *state) {
+	for name, r := range g.running {
+		if ls := st.listeners[name]; ls != nil && ls.address == r.address {
+			continue
+		}
+		delete(g.running, name)
+		go g.drain(r)
+	}
+}
+
+func (g *Gateway) drain(r *running) {
+	ctx, cancel := context.WithTimeout(context.Background(), g.opts.DrainTimeout)
+	defer cancel()
+	_ = r.tl.Close()
+	if err := r.srv.Shutdown(ctx); err != nil {
+		g.log.Warn("listener did not drain in time; closing remaining connections", "listener", r.name, "error", err)
+		_ = r.srv.Close()
+	}
+	r.tl.wg.Wait()
+}
+
+// shutdown stops the admin server and drains every listener in parallel.
+func (g *Gateway) shutdown() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var wg sync.WaitGroup
+	for name, r := range g.running {
+		delete(g.running, name)
+		wg.Add(1)
+		go func() { defer wg.Done(); g.drain(r) }()
+	}
+	wg.Wait()
+	if g.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = g.admin.Shutdown(ctx)
+		cancel()
+		g.admin, g.adminLn = nil, nil
+	}
+	for _, u := range g.state.Load().upstreams {
+		u.Close()
+	}
+}

@@ -1,0 +1,352 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/mtlsgate/mtlsgate/internal/certload"
+	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/diagnose"
+	"github.com/mtlsgate/mtlsgate/internal/identity"
+	"github.com/mtlsgate/mtlsgate/internal/policy"
+	"github.com/mtlsgate/mtlsgate/internal/proxy"
+	"github.com/mtlsgate/mtlsgate/internal/route"
+	"github.com/mtlsgate/mtlsgate/internal/telemetry"
+)
+
+// state is everything a request or handshake needs, built at once from one
+// config and never mutated after it is published.
+type state struct {
+	cfg       *config.Config
+	listeners map[string]*listenerState
+	routes    *route.Table[*routeState]
+	upstreams map[string]*proxy.Upstream
+	// files is every file the state was built from, for the watcher.
+	files []string
+	// warnings are logged once when the state is published.
+	warnings []string
+}
+
+// listenerState is one listener's TLS setup.
+type listenerState struct {
+	name       string
+	address    string
+	tlsConfig  *tls.Config
+	clientAuth string
+	diag       diagnose.Listener
+	limits     config.Limits
+	// by is the gateway's own URI SAN (XFCC "By"), "" when it has none.
+	by string
+}
+
+// routeState is one compiled route.
+type routeState struct {
+	name       string
+	clientCert string
+	policy     *policy.Policy // nil: any verified certificate
+	// requirement summarises client-certificate mode and policy; two routes
+	// with equal requirement accept exactly the same clients (421 rule).
+	requirement string
+	forwardNone bool
+	upstream    *proxy.Upstream
+	handler     http.Handler
+	metrics     *telemetry.RouteMetrics
+}
+
+// buildDeps are what build needs besides the config.
+type buildDeps struct {
+	metrics *telemetry.Metrics
+	// previous lets unchanged upstreams keep their warm pools.
+	previous *state
+	// handler hooks supplied by the gateway.
+	identityOf func(*http.Request) (*identity.Identity, string)
+	onError    func(http.ResponseWriter, *http.Request, proxy.Failure)
+}
+
+// build loads every file the config names and compiles the state. It returns
+// all problems found, each with its config path, not just the first.
+func build(cfg *config.Config, deps buildDeps) (*state, error) {
+	st := &state{cfg: cfg, listeners: map[string]*listenerState{}, upstreams: map[string]*proxy.Upstream{}}
+	var probs config.Problems
+	addErr := func(path string, err error) {
+		probs = append(probs, &config.FieldError{Path: path, Err: err})
+	}
+	for i := range cfg.Listeners {
+		path := fmt.Sprintf("listeners[%d].tls", i)
+		ls, err := buildListener(&cfg.Listeners[i], st)
+		if err != nil {
+			for _, p := range config.AsProblems(err) {
+				addErr(joinPath(path, p.Path), p.Err)
+			}
+			continue
+		}
+		st.listeners[ls.name] = ls
+	}
+	for i := range cfg.Upstreams {
+		u, err := buildUpstream(&cfg.Upstreams[i], st, deps)
+		if err != nil {
+			for _, p := range config.AsProblems(err) {
+				addErr(joinPath(fmt.Sprintf("upstreams[%d]", i), p.Path), p.Err)
+			}
+			continue
+		}
+		st.upstreams[u.Name] = u
+	}
+	specs := make([]route.Spec[*routeState], 0, len(cfg.Routes))
+	for i := range cfg.Routes {
+		rc := &cfg.Routes[i]
+		rs, err := buildRoute(rc, st, deps)
+		if err != nil {
+			for _, p := range config.AsProblems(err) {
+				addErr(joinPath(fmt.Sprintf("routes[%d]", i), p.Path), p.Err)
+			}
+			continue
+		}
+		specs = append(specs, route.Spec[*routeState]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Methods: rc.Match.Methods, Value: rs})
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	tab, err := route.Build(specs)
+	if err != nil {
+		return nil, err
+	}
+	st.routes = tab
+	if cfg.Path != "" {
+		st.files = append(st.files, cfg.Path)
+	}
+	sort.Strings(st.files)
+	st.files = dedupe(st.files)
+	return st, nil
+}
+
+func joinPath(prefix, sub string) string {
+	switch {
+	case sub == "":
+		return prefix
+	case strings.HasPrefix(sub, "["):
+		return prefix + sub
+	}
+	return prefix + "." + sub
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func tlsVersion(s string) uint16 {
+	if s == "1.3" {
+		return tls.VersionTLS13
+	}
+	return tls.VersionTLS12
+}
+
+func buildListener(l *config.Listener, st *state) (*listenerState, error) {
+	t := l.TLS
+	var probs config.Problems
+	kp := certload.KeyPairSpec{Cert: t.Cert, Key: t.Key, PasswordFile: t.PasswordFile, PasswordEnv: t.PasswordEnv}
+	st.files = append(st.files, kp.Files()...)
+	cert, err := certload.LoadKeyPair(kp)
+	if err != nil {
+		probs = append(probs, &config.FieldError{Path: "cert", Err: err})
+	}
+	for _, w := range certload.KeyFileWarnings(kp) {
+		st.warnings = append(st.warnings, fmt.Sprintf("listener %s: %s", l.Name, w))
+	}
+	var bundle *certload.Bundle
+	if t.ClientAuth != config.ClientAuthNone {
+		ts := certload.TrustSpec{File: t.ClientCA, PasswordFile: t.ClientCAPasswordFile, PasswordEnv: t.ClientCAPasswordEnv}
+		st.files = append(st.files, ts.Files()...)
+		bundle, err = certload.LoadTrustBundle(ts)
+		if err != nil {
+			probs = append(probs, &config.FieldError{Path: "client_ca", Err: err})
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	ls := &listenerState{
+		name: l.Name, address: l.Address, clientAuth: t.ClientAuth, limits: l.Limits,
+		diag: diagnose.Listener{Name: l.Name, ClientCA: t.ClientCA},
+	}
+	if cert.Leaf != nil && len(cert.Leaf.URIs) > 0 {
+		ls.by = cert.Leaf.URIs[0].String()
+	}
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{*cert},
+		MinVersion:   tlsVersion(t.MinVersion),
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	switch t.ClientAuth {
+	case config.ClientAuthRequire:
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	case config.ClientAuthRequest:
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	default:
+		tc.ClientAuth = tls.NoClientCert
+	}
+	if bundle != nil {
+		tc.ClientCAs = bundle.Pool
+		tc.VerifyConnection = resumedSessionCheck(bundle.Certs)
+	}
+	ls.tlsConfig = tc
+	return ls, nil
+}
+
+// resumedSessionCheck re-checks resumed sessions against the current trust
+// bundle. crypto/tls keeps the verified chain in a session ticket; after a
+// reload that removed a CA, a ticket issued earlier must not keep a client
+// in. Full handshakes were verified by crypto/tls already.
+func resumedSessionCheck(anchors []*x509.Certificate) func(tls.ConnectionState) error {
+	trusted := make(map[[sha256.Size]byte]struct{}, len(anchors))
+	for _, c := range anchors {
+		trusted[sha256.Sum256(c.Raw)] = struct{}{}
+	}
+	return func(cs tls.ConnectionState) error {
+		if !cs.DidResume || len(cs.VerifiedChains) == 0 {
+			return nil
+		}
+		for _, chain := range cs.VerifiedChains {
+			for _, c := range chain {
+				if _, ok := trusted[sha256.Sum256(c.Raw)]; ok {
+					return nil
+				}
+			}
+		}
+		return errors.New("gateway: resumed session's client certificate chains to a CA that is no longer in client_ca")
+	}
+}
+
+func buildUpstream(u *config.Upstream, st *state, deps buildDeps) (*proxy.Upstream, error) {
+	target, err := url.Parse(u.URL)
+	if err != nil {
+		return nil, &config.FieldError{Path: "url", Err: err}
+	}
+	opts := proxy.UpstreamOptions{
+		Name: u.Name, URL: target,
+		DialTimeout: u.Limits.DialTimeout.D(), ResponseHeaderTimeout: u.Limits.ResponseHeaderTimeout.D(),
+		IdleConnTimeout: u.Limits.IdleConnTimeout.D(), MaxIdleConnsPerHost: u.Limits.MaxIdleConnsPerHost,
+		MaxConnsPerHost: u.Limits.MaxConnsPerHost,
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%+v\x00", u.Name, u.URL, u.Limits)
+	var probs config.Problems
+	if t := u.TLS; t != nil {
+		opts.ServerName = t.ServerName
+		opts.InsecureSkipVerify = t.InsecureSkipVerify
+		fmt.Fprintf(h, "%s\x00%v\x00", t.ServerName, t.InsecureSkipVerify)
+		if t.Cert != "" {
+			kp := certload.KeyPairSpec{Cert: t.Cert, Key: t.Key, PasswordFile: t.PasswordFile, PasswordEnv: t.PasswordEnv}
+			st.files = append(st.files, kp.Files()...)
+			cert, err := certload.LoadKeyPair(kp)
+			if err != nil {
+				probs = append(probs, &config.FieldError{Path: "tls.cert", Err: err})
+			} else {
+				opts.ClientCert = cert
+				for _, der := range cert.Certificate {
+					h.Write(der)
+				}
+				// The key matters too: a rotated key with a re-issued
+				// certificate always changes the DER above.
+			}
+			for _, w := range certload.KeyFileWarnings(kp) {
+				st.warnings = append(st.warnings, fmt.Sprintf("upstream %s: %s", u.Name, w))
+			}
+		}
+		if t.CA != "" {
+			ts := certload.TrustSpec{File: t.CA, PasswordFile: t.CAPasswordFile, PasswordEnv: t.CAPasswordEnv}
+			st.files = append(st.files, ts.Files()...)
+			b, err := certload.LoadTrustBundle(ts)
+			if err != nil {
+				probs = append(probs, &config.FieldError{Path: "tls.ca", Err: err})
+			} else {
+				opts.RootCAs = b.Pool
+				for _, c := range b.Certs {
+					h.Write(c.Raw)
+				}
+			}
+		}
+		if t.InsecureSkipVerify {
+			st.warnings = append(st.warnings, fmt.Sprintf("upstream %s: insecure_skip_verify is true: the upstream's certificate is NOT verified; anyone who can intercept traffic to %s can impersonate it", u.Name, target.Host))
+		}
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	copy(opts.Fingerprint[:], h.Sum(nil))
+	if prev := deps.previous; prev != nil {
+		if old := prev.upstreams[u.Name]; old != nil && old.Fingerprint() == opts.Fingerprint {
+			return old, nil
+		}
+	}
+	return proxy.NewUpstream(opts)
+}
+
+func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error) {
+	up := st.upstreams[rc.Upstream]
+	if up == nil {
+		return nil, &config.FieldError{Path: "upstream", Err: fmt.Errorf("upstream %q could not be built (see its errors)", rc.Upstream)}
+	}
+	format, err := identity.ParseFormat(rc.Forward.Format)
+	if err != nil {
+		return nil, &config.FieldError{Path: "forward.format", Err: err}
+	}
+	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up, metrics: deps.metrics.Route(rc.Name)}
+	if len(rc.Allow) > 0 {
+		rules := make([]policy.Rule, len(rc.Allow))
+		for i, a := range rc.Allow {
+			rules[i] = policy.Rule{CN: a.CN, O: a.O, OU: a.OU, DNS: a.DNS, URI: a.URI, Email: a.Email, IP: a.IP,
+				SPIFFEID: a.SPIFFEID, FingerprintSHA256: a.FingerprintSHA256, IssuerCN: a.IssuerCN, Serial: a.Serial}
+		}
+		p, err := policy.Compile(rules)
+		if err != nil {
+			return nil, policyProblems(err)
+		}
+		rs.policy = p
+	}
+	rs.requirement = rc.ClientCert
+	if rs.policy != nil {
+		rs.requirement += "|" + rs.policy.String()
+	}
+	if rc.ClientCert == config.ClientCertNone {
+		format = identity.FormatNone
+	}
+	rs.forwardNone = format == identity.FormatNone
+	rs.handler = proxy.NewHandler(proxy.RouteOptions{
+		Route: rc.Name, Upstream: up, Format: format,
+		IdentityOf: deps.identityOf, OnError: deps.onError,
+	})
+	return rs, nil
+}
+
+// policyProblems turns policy compile errors ("allow[2].cn: …") into
+// problems with config paths.
+func policyProblems(err error) error {
+	var out config.Problems
+	for _, p := range config.AsProblems(err) {
+		var re *policy.RuleError
+		if errors.As(p.Err, &re) {
+			path := fmt.Sprintf("allow[%d]", re.Index)
+			if re.Key != "" {
+				path += "." + re.Key
+			}
+			out = append(out, &config.FieldError{Path: path, Err: errors.New(re.Msg)})
+			continue
+		}
+		out = append(out, &config.FieldError{Path: "allow", Err: p.Err})
+	}
+	return out
+}
