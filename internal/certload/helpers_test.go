@@ -12,6 +12,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"math/big"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +80,9 @@ func pemBytes(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func pkcs1PEM(k *rsa.PrivateKey) []byte { return pemBytes("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k)) }
+func pkcs1PEM(k *rsa.PrivateKey) []byte {
+	return pemBytes("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(k))
+}
 
 func sec1PEM(tb testing.TB, k *ecdsa.PrivateKey) []byte {
 	tb.Helper()
@@ -182,6 +186,14 @@ func makeJKS(tb testing.TB, storePwd string, entries ...jksEntry) []byte {
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
+// longBase64 matches runs that look like base64 or hex key material.
+// tempDirs matches t.TempDir() paths, which are removed first (they hold
+// long test names).
+var (
+	longBase64 = regexp.MustCompile(`[A-Za-z0-9+/=]{40,}`)
+	tempDirs   = regexp.MustCompile(regexp.QuoteMeta(os.TempDir()) + `/[^/]+/[0-9]+/`)
+)
+
 // checkErr asserts err wraps want and its message contains every fragment.
 // A nil want means success is expected.
 func checkErr(t *testing.T, err, want error, fragments ...string) {
@@ -207,6 +219,9 @@ func checkErr(t *testing.T, err, want error, fragments ...string) {
 	}
 	if strings.Contains(msg, testPassword) {
 		t.Errorf("error %q contains the password", msg)
+	}
+	if m := longBase64.FindString(tempDirs.ReplaceAllString(msg, "")); m != "" {
+		t.Errorf("error %q contains what looks like encoded key material %q", msg, m)
 	}
 	for _, f := range fragments {
 		if !strings.Contains(msg, f) {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // pemKeyPairInput is a PEM key pair as bytes, after the files were read.
@@ -104,11 +105,11 @@ func pickKey(path string, keys []pemBlock, combined, hasCerts bool, pw password)
 	case len(keys) == 1:
 		return parseKeyBlock(path, keys[0], pw)
 	case len(keys) > 1:
-		lines := make([]int, len(keys))
+		lines := make([]string, len(keys))
 		for i, k := range keys {
-			lines[i] = k.line
+			lines[i] = strconv.Itoa(k.line)
 		}
-		return nil, fileErr(path, ErrMalformed, nil, "file holds %d private keys (at lines %v); expected one", len(keys), lines)
+		return nil, fileErr(path, ErrMalformed, nil, "file holds %d private keys (at lines %s); expected one", len(keys), strings.Join(lines, ", "))
 	case combined:
 		return nil, fileErr(path, ErrNoPrivateKey, nil, "no private key found: no key file is configured and this file holds none")
 	case hasCerts:

@@ -270,6 +270,9 @@ func (p *Policy) lookupIPs(id *identity.Identity, best int32) int32 {
 // rule matches id, or best.
 func (p *Policy) candidates(cands []int32, id *identity.Identity, best int32) int32 {
 	for _, i := range cands {
+		if i >= best {
+			break
+		}
 		if p.rules[i].match(id) {
 			return i
 		}
