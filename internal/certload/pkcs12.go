@@ -237,6 +237,10 @@ func listNames(names []string) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		if n == "" {
+			b.WriteString("(one without a name)")
+			continue
+		}
 		b.WriteString(quoteType(n))
 	}
 	return b.String()

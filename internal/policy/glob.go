@@ -14,23 +14,32 @@ const maxPatternLen = 1024
 // glob is one compiled pattern. It is immutable after compileGlob and safe
 // for concurrent use. Matching never allocates and runs in time bounded by
 // len(pattern)*len(input) (no exponential backtracking).
+//
+// A pattern with stars is split into a literal head and tail, compared
+// directly, and a middle that starts with the first star (or the start of
+// its label or segment) and ends with the last one (or the end of its label
+// or segment). Because head and tail hold no star and, where there is a
+// separator, end and start at separators, every match of the pattern is
+// head + (a match of mid) + tail, so only mid needs the general matcher;
+// for the usual patterns ("*.example.com", "spiffe://td/ns/*/sa/web") mid is
+// a lone star and matching is two comparisons and an IndexByte.
 type glob struct {
 	pat   string // normalised: ASCII-lowercased when fold; "**" collapsed to "*" when sep == 0
-	lit   string // the literal part for the prefix/suffix fast paths
 	sep   byte   // segment separator; 0 when a star may match anything
 	fold  bool   // ASCII case-insensitive
-	shape shape
+	exact bool   // no star: compare pat
+
+	head, mid, tail string
+	midKind         midKind
 }
 
-// shape selects a matching strategy; all of them agree with the general one.
-type shape uint8
+type midKind uint8
 
 const (
-	shapeExact  shape = iota // no star: plain comparison
-	shapeSuffix              // "*" + lit, lit has no star
-	shapePrefix              // lit + "*", lit has no star
-	shapeStar                // sep == 0, any number of stars
-	shapeSegs                // sep != 0, general segment matcher
+	midAny    midKind = iota // "*" without separator, or a whole-segment "**": anything
+	midOneSeg                // "*" with a separator: anything without one
+	midStar                  // one segment (or no separator) with stars: matchStar
+	midSegs                  // several segments: matchSegs
 )
 
 // compileGlob validates and compiles pattern p. sep is the key's separator
@@ -49,18 +58,30 @@ func compileGlob(p string, sep byte, fold bool) (glob, error) {
 		}
 	}
 	g := glob{pat: p, sep: sep, fold: fold}
-	stars := strings.Count(p, "*")
+	first, last := strings.IndexByte(p, '*'), strings.LastIndexByte(p, '*')
+	if first < 0 {
+		g.exact = true
+		return g, nil
+	}
+	i, j := first, last+1
+	if sep != 0 {
+		i = strings.LastIndexByte(p[:first], sep) + 1
+		if k := strings.IndexByte(p[last:], sep); k >= 0 {
+			j = last + k
+		} else {
+			j = len(p)
+		}
+	}
+	g.head, g.mid, g.tail = p[:i], p[i:j], p[j:]
 	switch {
-	case stars == 0:
-		g.shape = shapeExact
-	case stars == 1 && p[0] == '*':
-		g.shape, g.lit = shapeSuffix, p[1:]
-	case stars == 1 && p[len(p)-1] == '*':
-		g.shape, g.lit = shapePrefix, p[:len(p)-1]
-	case sep == 0:
-		g.shape = shapeStar
+	case g.mid == "*" && sep == 0, g.mid == "**":
+		g.midKind = midAny
+	case g.mid == "*":
+		g.midKind = midOneSeg
+	case sep == 0 || strings.IndexByte(g.mid, sep) < 0:
+		g.midKind = midStar
 	default:
-		g.shape = shapeSegs
+		g.midKind = midSegs
 	}
 	return g, nil
 }
@@ -113,22 +134,23 @@ func segName(sep byte) string {
 
 // match reports whether s matches the pattern.
 func (g *glob) match(s string) bool {
-	switch g.shape {
-	case shapeExact:
-		if g.fold {
-			return equalFold(g.pat, s)
-		}
-		return g.pat == s
-	case shapeSuffix:
-		n := len(s) - len(g.lit)
-		return n >= 0 && g.eq(g.lit, s[n:]) && (g.sep == 0 || strings.IndexByte(s[:n], g.sep) < 0)
-	case shapePrefix:
-		n := len(g.lit)
-		return len(s) >= n && g.eq(g.lit, s[:n]) && (g.sep == 0 || strings.IndexByte(s[n:], g.sep) < 0)
-	case shapeStar:
-		return matchStar(g.pat, s, g.fold)
+	if g.exact {
+		return g.eq(g.pat, s)
+	}
+	n := len(s) - len(g.tail)
+	if n < len(g.head) || !g.eq(g.head, s[:len(g.head)]) || !g.eq(g.tail, s[n:]) {
+		return false
+	}
+	m := s[len(g.head):n]
+	switch g.midKind {
+	case midAny:
+		return true
+	case midOneSeg:
+		return strings.IndexByte(m, g.sep) < 0
+	case midStar:
+		return (g.sep == 0 || strings.IndexByte(m, g.sep) < 0) && matchStar(g.mid, m, g.fold)
 	default:
-		return matchSegs(g.pat, s, g.sep, g.fold)
+		return matchSegs(g.mid, m, g.sep, g.fold)
 	}
 }
 
@@ -238,6 +260,9 @@ func lower(c byte) byte {
 func equalFold(lit, s string) bool {
 	if len(lit) != len(s) {
 		return false
+	}
+	if lit == s { // the usual case: certificates carry lowercase names
+		return true
 	}
 	for i := 0; i < len(s); i++ {
 		if lit[i] != lower(s[i]) {

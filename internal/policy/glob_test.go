@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -46,6 +47,15 @@ func refMatch(p, s string, sep byte, fold bool) bool {
 		return r
 	}
 	return rec(0, 0)
+}
+
+// general matches s against the whole pattern with the general matchers,
+// bypassing the head/tail split that glob.match does first.
+func general(g *glob, s string) bool {
+	if g.sep == 0 {
+		return matchStar(g.pat, s, g.fold)
+	}
+	return matchSegs(g.pat, s, g.sep, g.fold)
 }
 
 func TestGlob(t *testing.T) {
@@ -141,7 +151,45 @@ func TestGlob(t *testing.T) {
 			if ref := refMatch(g.pat, tt.in, tt.sep, tt.fold); ref != tt.want {
 				t.Errorf("refMatch(%q, %q) = %v, want %v (test table wrong?)", tt.pat, tt.in, ref, tt.want)
 			}
+			if got := general(&g, tt.in); got != tt.want {
+				t.Errorf("general matcher (%q, %q) = %v, want %v", tt.pat, tt.in, got, tt.want)
+			}
 		})
+	}
+}
+
+// TestGlobRandom compares the matcher with refMatch over many short random
+// patterns and inputs drawn from a tiny alphabet, where stars, separators
+// and case collide as often as possible.
+func TestGlobRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	pieces := []string{"a", "b", "A", ".", "/", "*", "**", "*", "."}
+	chars := "abAB./"
+	n := 100000
+	if testing.Short() {
+		n = 10000
+	}
+	for i := 0; i < n; i++ {
+		var pb, sb strings.Builder
+		for k := 1 + r.IntN(6); k > 0; k-- {
+			pb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		for k := r.IntN(9); k > 0; k-- {
+			sb.WriteByte(chars[r.IntN(len(chars))])
+		}
+		p, s := pb.String(), sb.String()
+		for _, mode := range []struct {
+			sep  byte
+			fold bool
+		}{{0, false}, {'.', true}, {'/', false}} {
+			g, err := compileGlob(p, mode.sep, mode.fold)
+			if err != nil {
+				continue
+			}
+			if got, want := g.match(s), refMatch(p, s, mode.sep, mode.fold); got != want {
+				t.Fatalf("match(%q, %q, sep %q) = %v, reference says %v", p, s, mode.sep, got, want)
+			}
+		}
 	}
 }
 
@@ -227,6 +275,9 @@ func FuzzGlob(f *testing.F) {
 		}
 		if want := refMatch(g.pat, s, sep, fold); got != want {
 			t.Fatalf("match(%q, %q, sep %q, fold %v) = %v, reference says %v", p, s, sep, fold, got, want)
+		}
+		if g2 := general(&g, s); g2 != got {
+			t.Fatalf("match(%q, %q) = %v, general matcher says %v", p, s, got, g2)
 		}
 		// The compiled pattern (folded, "**" collapsed) is the same language.
 		if want := refMatch(p, s, sep, fold); got != want {

@@ -123,12 +123,12 @@ func (k *key) exact() (string, bool) {
 	case fIP:
 		return "", false
 	case fEmail:
-		if k.g.shape == shapeExact && k.dom.shape == shapeExact {
+		if k.g.exact && k.dom.exact {
 			return k.g.pat + "@" + k.dom.pat, true
 		}
 		return "", false
 	}
-	return k.g.pat, k.g.shape == shapeExact
+	return k.g.pat, k.g.exact
 }
 
 // compileKey validates and compiles value v of field f. The error is a
@@ -167,7 +167,7 @@ func compileKey(f field, v string) (key, error) {
 		if h, err = normHex(v); err == nil && len(h) != 64 {
 			err = fmt.Errorf("want 64 hex digits, got %d", len(h))
 		}
-		k.g = glob{pat: h, shape: shapeExact}
+		k.g = glob{pat: h, exact: true}
 	case fSerial:
 		var h string
 		if h, err = normHex(v); err == nil {
@@ -179,7 +179,7 @@ func compileKey(f field, v string) (key, error) {
 				err = fmt.Errorf("want at most 40 hex digits (20 octets, RFC 5280), got %d", len(h))
 			}
 		}
-		k.g = glob{pat: h, shape: shapeExact}
+		k.g = glob{pat: h, exact: true}
 	}
 	return k, err
 }

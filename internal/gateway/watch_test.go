@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+)
+
+// TestWatchReloadsRotatedCertificate replaces the listener certificate the
+// way secret managers do (write a temp file, rename over the old one) and
+// expects new connections to see the new certificate without a signal.
+func TestWatchReloadsRotatedCertificate(t *testing.T) {
+	e := newEnv(t)
+	e.start(baseConfig)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = e.g.Watch(ctx, 50*time.Millisecond) }()
+	time.Sleep(100 * time.Millisecond) // let the watcher register
+
+	next := e.root.Issue(t, testpki.Options{CN: "localhost", DNS: []string{"localhost"}})
+	for name, data := range map[string][]byte{"server.key": next.KeyPEM(t), "server.pem": next.ChainPEM()} {
+		tmp := testpki.WriteFile(t, e.dir, name+".tmp", data)
+		if err := os.Rename(tmp, filepath.Join(e.dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := e.clients.Issue(t, testpki.Options{CN: "alice"})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var serial string
+		c := e.client(alice, false, func(tc *tls.Config) {
+			tc.VerifyConnection = func(cs tls.ConnectionState) error {
+				serial = cs.PeerCertificates[0].SerialNumber.String()
+				return nil
+			}
+		})
+		expectStatus(t, "during rotation", e.get(c, e.url("/secure/x"), nil), 200)
+		if serial == next.Cert.SerialNumber.String() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rotated certificate not served after 5s; logs:\n%s", e.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
