@@ -74,7 +74,7 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if opts.AccessLog != nil && *st.cfg.Log.Access {
-		g.access = telemetry.NewAccessLog(slog.New(slog.NewJSONHandler(opts.AccessLog, nil)))
+		g.access = telemetry.NewAccessLog(opts.AccessLog, 200*time.Millisecond)
 	}
 	g.publish(st)
 	return g, nil
@@ -183,6 +183,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.ready.Store(false)
 	g.shutdown()
+	_ = g.access.Close()
 	return runErr
 }
 

@@ -88,7 +88,7 @@ func (h listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if id := ci.id; id != nil {
 			e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
 		}
-		g.access.Write(r.Context(), &e)
+		g.access.Write(&e)
 	}
 	*rw = recorder{}
 	recorders.Put(rw)

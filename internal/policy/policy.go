@@ -31,11 +31,12 @@ type Policy struct {
 	rules []rule
 	src   []Rule
 
-	exact [numFields]map[string][]int32 // field -> exact value -> rule indexes, ascending
-	ips   map[netip.Prefix][]int32      // ip prefix -> rule indexes, ascending
-	bits4 []int                         // distinct IPv4 prefix lengths in ips
-	bits6 []int                         // distinct IPv6 prefix lengths in ips
-	scan  []int32                       // rules with no index anchor, ascending
+	exact   [numFields]map[string][]int32 // field -> exact value -> rule indexes, ascending
+	indexed uint16                        // bit f set when exact[f] is not empty
+	ips     map[netip.Prefix][]int32      // ip prefix -> rule indexes, ascending
+	bits4   []int                         // distinct IPv4 prefix lengths in ips
+	bits6   []int                         // distinct IPv6 prefix lengths in ips
+	scan    []int32                       // rules with no index anchor, ascending
 }
 
 // rule is one compiled entry: all keys must match.
@@ -151,6 +152,7 @@ func (p *Policy) index() {
 				p.exact[best.f] = make(map[string][]int32)
 			}
 			p.exact[best.f][best.s] = append(p.exact[best.f][best.s], int32(i))
+			p.indexed |= 1 << best.f
 		}
 	}
 }
@@ -183,30 +185,33 @@ func (p *Policy) Allowed(id *identity.Identity) (ok bool, rule int) {
 		return false, -1
 	}
 	best := int32(len(p.rules))
-	best = p.lookup(fCN, id.CommonName, id, best)
-	best = p.lookupAll(fO, id.Organization, id, best)
-	best = p.lookupAll(fOU, id.OrganizationalUnit, id, best)
-	best = p.lookupAll(fURI, id.URIs, id, best)
-	best = p.lookup(fSPIFFE, id.SPIFFEID, id, best)
-	best = p.lookup(fFingerprint, id.FingerprintSHA256, id, best)
-	best = p.lookup(fIssuerCN, id.IssuerCN, id, best)
-	best = p.lookup(fSerial, id.SerialHex, id, best)
-	if len(p.exact[fDNS]) > 0 || len(p.exact[fEmail]) > 0 {
-		var buf [foldBuf]byte
-		if len(p.exact[fDNS]) > 0 {
-			for _, v := range id.DNSNames {
-				if len(v) <= len(buf) {
-					best = p.candidates(p.exact[fDNS][string(foldInto(&buf, v, 0))], id, best)
-				}
-			}
+	if m := p.indexed; m != 0 {
+		if m&(1<<fCN) != 0 {
+			best = p.lookup(fCN, id.CommonName, id, best)
 		}
-		if len(p.exact[fEmail]) > 0 {
-			for _, v := range id.Emails {
-				at := strings.LastIndexByte(v, '@')
-				if at >= 0 && len(v) <= len(buf) {
-					best = p.candidates(p.exact[fEmail][string(foldInto(&buf, v, at+1))], id, best)
-				}
-			}
+		if m&(1<<fO) != 0 {
+			best = p.lookupAll(fO, id.Organization, id, best)
+		}
+		if m&(1<<fOU) != 0 {
+			best = p.lookupAll(fOU, id.OrganizationalUnit, id, best)
+		}
+		if m&(1<<fURI) != 0 {
+			best = p.lookupAll(fURI, id.URIs, id, best)
+		}
+		if m&(1<<fSPIFFE) != 0 {
+			best = p.lookup(fSPIFFE, id.SPIFFEID, id, best)
+		}
+		if m&(1<<fFingerprint) != 0 {
+			best = p.lookup(fFingerprint, id.FingerprintSHA256, id, best)
+		}
+		if m&(1<<fIssuerCN) != 0 {
+			best = p.lookup(fIssuerCN, id.IssuerCN, id, best)
+		}
+		if m&(1<<fSerial) != 0 {
+			best = p.lookup(fSerial, id.SerialHex, id, best)
+		}
+		if m&(1<<fDNS|1<<fEmail) != 0 {
+			best = p.lookupFolded(id, best)
 		}
 	}
 	if len(p.ips) > 0 {
@@ -227,17 +232,37 @@ func (p *Policy) Allowed(id *identity.Identity) (ok bool, rule int) {
 	return true, int(best)
 }
 
+// lookupFolded looks up the DNS names and email addresses of id, which need
+// ASCII lowercasing (of the whole name, of the email domain) first. The
+// lowercased copy lives in a stack buffer: m[string(b)] does not allocate.
+func (p *Policy) lookupFolded(id *identity.Identity, best int32) int32 {
+	var buf [foldBuf]byte
+	if len(p.exact[fDNS]) > 0 {
+		for _, v := range id.DNSNames {
+			if v != "" && len(v) <= len(buf) {
+				best = p.candidates(p.exact[fDNS][string(foldInto(&buf, v, 0))], id, best)
+			}
+		}
+	}
+	if len(p.exact[fEmail]) > 0 {
+		for _, v := range id.Emails {
+			at := strings.LastIndexByte(v, '@')
+			if at >= 0 && len(v) <= len(buf) {
+				best = p.candidates(p.exact[fEmail][string(foldInto(&buf, v, at+1))], id, best)
+			}
+		}
+	}
+	return best
+}
+
 func (p *Policy) lookup(f field, v string, id *identity.Identity, best int32) int32 {
-	if v == "" || len(p.exact[f]) == 0 {
+	if v == "" {
 		return best
 	}
 	return p.candidates(p.exact[f][v], id, best)
 }
 
 func (p *Policy) lookupAll(f field, vs []string, id *identity.Identity, best int32) int32 {
-	if len(p.exact[f]) == 0 {
-		return best
-	}
 	for _, v := range vs {
 		if v != "" {
 			best = p.candidates(p.exact[f][v], id, best)

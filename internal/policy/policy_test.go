@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
@@ -262,6 +263,27 @@ func TestAllowedDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(200, func() { p.Allowed(id) }); n != 0 {
 		t.Errorf("Allowed: %v allocs per call, want 0", n)
 	}
+}
+
+// TestConcurrentUse runs Allowed, Explain and Check from several goroutines
+// on one Policy; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	p := mustCompile(t, Rule{CN: "bob"}, Rule{DNS: "*.svc.example.com"}, Rule{IP: "10.0.0.0/8", Email: "*@example.com"})
+	id := alice()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Go(func() {
+			for i := 0; i < 200; i++ {
+				if ok, idx := p.Allowed(id); !ok || idx != 1 {
+					t.Errorf("Allowed = (%v, %d), want (true, 1)", ok, idx)
+					return
+				}
+				_ = p.Explain(id)
+				_ = p.Check(nil)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestLenRulesString(t *testing.T) {

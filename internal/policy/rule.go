@@ -54,8 +54,8 @@ type fieldSpec struct {
 	rank  uint8  // preference as index anchor; lower is more selective
 }
 
-// specs is indexed by field. It is a function, not a package variable, so
-// that nothing can mutate it; the compiler turns it into static data.
+// spec describes field f. It is a function rather than a package-level
+// table so that there is no mutable global state.
 func spec(f field) fieldSpec {
 	switch f {
 	case fCN:
