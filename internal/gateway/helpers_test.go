@@ -23,7 +23,7 @@ import (
 
 // env is a gateway under test with its PKI and an upstream.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	root     *testpki.CA
 	clients  *testpki.CA
@@ -54,7 +54,15 @@ func (s *syncBuffer) String() string {
 }
 
 // newEnv writes PKI files and an http upstream that echoes identity headers.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newBenchEnv(b *testing.B) *env {
+	e := newEnvTB(b)
+	e.start(baseConfig)
+	return e
+}
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), seen: make(chan http.Header, 100), logs: &syncBuffer{}}
 	e.root = testpki.NewRootCA(t, "Test Server Root")
@@ -200,7 +208,7 @@ routes:
     client_cert: required
 `
 
-func expectStatus(t *testing.T, what string, r result, want int) {
+func expectStatus(t testing.TB, what string, r result, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("%s: status %d, want %d (body: %s)", what, r.status, want, r.body)
