@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 
@@ -37,6 +40,8 @@ type Policy struct {
 	bits4   []int                         // distinct IPv4 prefix lengths in ips
 	bits6   []int                         // distinct IPv6 prefix lengths in ips
 	scan    []int32                       // rules with no index anchor, ascending
+
+	digest string // hash of the rules, see String
 }
 
 // rule is one compiled entry: all keys must match.
@@ -83,6 +88,7 @@ func Compile(rules []Rule) (*Policy, error) {
 		return nil, errors.Join(errs...)
 	}
 	p.index()
+	p.digest = digestRules(rules)
 	return p, nil
 }
 
@@ -325,10 +331,28 @@ func (p *Policy) Check(id *identity.Identity) error {
 	return denied(id, p.Len())
 }
 
-// String summarises the policy for logs: "policy: 3 allow entries (2 indexed)".
+// String summarises the policy for logs, with a digest of its rules:
+// "policy: 3 allow entries (2 indexed), sha256:1f0c…" (32 hex digits).
+// Policies compiled from equal rule lists have equal strings and, with
+// overwhelming probability, different lists give different strings, so
+// String can be compared to tell whether two routes admit the same clients.
+// (Lists that differ only in spelling, such as a fingerprint with and
+// without colons, compare different: safe for that use.)
 func (p *Policy) String() string {
 	if p == nil {
 		return "policy: nil (denies everything)"
 	}
-	return fmt.Sprintf("policy: %d allow entries (%d indexed)", len(p.rules), len(p.rules)-len(p.scan))
+	return fmt.Sprintf("policy: %d allow entries (%d indexed), sha256:%s",
+		len(p.rules), len(p.rules)-len(p.scan), p.digest)
+}
+
+// digestRules hashes the rule list unambiguously: Rule.String quotes every
+// value, and entries are newline-separated.
+func digestRules(rules []Rule) string {
+	h := sha256.New()
+	for _, r := range rules {
+		io.WriteString(h, r.String())
+		io.WriteString(h, "\n")
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -297,8 +297,15 @@ func TestLenRulesString(t *testing.T) {
 	if p.Rules()[0].CN != "alice" {
 		t.Error("Rules returned the policy's own slice")
 	}
-	if s, want := p.String(), "policy: 2 allow entries (1 indexed)"; s != want {
-		t.Errorf("String = %q, want %q", s, want)
+	if s, want := p.String(), "policy: 2 allow entries (1 indexed), sha256:"; !strings.HasPrefix(s, want) || len(s) != len(want)+32 {
+		t.Errorf("String = %q, want %q and 32 hex digits", s, want)
+	}
+	// String tells policies apart (the gateway compares it across routes).
+	same := mustCompile(t, rules...)
+	other := mustCompile(t, Rule{CN: "bob"}, Rule{DNS: "*.example.com"})
+	split := mustCompile(t, Rule{CN: "alice", DNS: "*.example.com"})
+	if p.String() != same.String() || p.String() == other.String() || p.String() == split.String() {
+		t.Errorf("String does not identify the rules: %q %q %q %q", p, same, other, split)
 	}
 	if s, want := rules[0].String(), `{cn: "alice"}`; s != want {
 		t.Errorf("Rule.String = %q, want %q", s, want)
