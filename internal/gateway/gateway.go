@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,15 +94,23 @@ func (g *Gateway) load() (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := config.Validate(cfg); err != nil {
-		return nil, src.Annotate(err)
-	}
+	// Validate and build both run, so one pass reports config mistakes and
+	// file problems (missing keys, wrong passwords) together.
+	probs := src.Annotate(config.Validate(cfg))
 	st, err := build(cfg, buildDeps{
 		metrics: g.metrics, previous: g.state.Load(),
 		identityOf: identityOf, onError: g.upstreamFailed,
 	})
 	if err != nil {
-		return nil, src.Annotate(err)
+		probs = append(probs, src.Annotate(err)...)
+	}
+	if len(probs) > 0 {
+		probs = dedupeProblems(probs)
+		sort.SliceStable(probs, func(i, j int) bool {
+			li, lj := probs[i].Line, probs[j].Line
+			return li != 0 && (lj == 0 || li < lj)
+		})
+		return nil, probs
 	}
 	return st, nil
 }
@@ -312,4 +321,18 @@ func (g *Gateway) shutdown() {
 	for _, u := range g.state.Load().upstreams {
 		u.Close()
 	}
+}
+
+// dedupeProblems drops repeated messages for the same path, keeping order.
+func dedupeProblems(ps config.Problems) config.Problems {
+	seen := map[string]bool{}
+	out := ps[:0]
+	for _, p := range ps {
+		k := p.Error()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }

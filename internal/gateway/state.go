@@ -79,6 +79,9 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		probs = append(probs, &config.FieldError{Path: path, Err: err})
 	}
 	for i := range cfg.Listeners {
+		if cfg.Listeners[i].TLS == nil {
+			continue // reported by Validate
+		}
 		path := fmt.Sprintf("listeners[%d].tls", i)
 		ls, err := buildListener(&cfg.Listeners[i], st)
 		if err != nil {
@@ -91,6 +94,9 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 	}
 	for i := range cfg.Upstreams {
 		u, err := buildUpstream(&cfg.Upstreams[i], st, deps)
+		if u == nil && err == nil {
+			continue
+		}
 		if err != nil {
 			for _, p := range config.AsProblems(err) {
 				addErr(joinPath(fmt.Sprintf("upstreams[%d]", i), p.Path), p.Err)
@@ -109,6 +115,9 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 			}
 			continue
 		}
+		if rs == nil {
+			continue // unknown or broken upstream: reported already
+		}
 		specs = append(specs, route.Spec[*routeState]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Methods: rc.Match.Methods, Value: rs})
 	}
 	if len(probs) > 0 {
@@ -116,7 +125,7 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 	}
 	tab, err := route.Build(specs)
 	if err != nil {
-		return nil, err
+		return nil, &config.FieldError{Path: "routes", Err: err}
 	}
 	st.routes = tab
 	if cfg.Path != "" {
@@ -232,8 +241,8 @@ func resumedSessionCheck(anchors []*x509.Certificate) func(tls.ConnectionState) 
 
 func buildUpstream(u *config.Upstream, st *state, deps buildDeps) (*proxy.Upstream, error) {
 	target, err := url.Parse(u.URL)
-	if err != nil {
-		return nil, &config.FieldError{Path: "url", Err: err}
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return nil, nil // reported by Validate
 	}
 	opts := proxy.UpstreamOptions{
 		Name: u.Name, URL: target,
@@ -297,14 +306,11 @@ func buildUpstream(u *config.Upstream, st *state, deps buildDeps) (*proxy.Upstre
 
 func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error) {
 	up := st.upstreams[rc.Upstream]
-	if up == nil {
-		return nil, &config.FieldError{Path: "upstream", Err: fmt.Errorf("upstream %q could not be built (see its errors)", rc.Upstream)}
-	}
 	format, err := identity.ParseFormat(rc.Forward.Format)
 	if err != nil {
-		return nil, &config.FieldError{Path: "forward.format", Err: err}
+		format = identity.FormatNone // reported by Validate
 	}
-	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up, metrics: deps.metrics.Route(rc.Name)}
+	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up}
 	if len(rc.Allow) > 0 {
 		rules := make([]policy.Rule, len(rc.Allow))
 		for i, a := range rc.Allow {
@@ -317,6 +323,10 @@ func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error
 		}
 		rs.policy = p
 	}
+	if up == nil {
+		return nil, nil
+	}
+	rs.metrics = deps.metrics.Route(rc.Name)
 	rs.requirement = rc.ClientCert
 	if rs.policy != nil {
 		rs.requirement += "|" + rs.policy.String()

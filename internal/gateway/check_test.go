@@ -1,0 +1,54 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/testpki"
+)
+
+func TestCheckListsConfigAndFileProblemsTogether(t *testing.T) {
+	e := newEnv(t)
+	other := e.clients.Issue(t, testpki.Options{CN: "x"})
+	testpki.WriteFile(t, e.dir, "wrong.key", other.KeyPEM(t))
+	testpki.WriteFile(t, e.dir, "empty.pem", nil)
+	path := e.writeConfig(`listeners:
+  - name: public
+    address: 127.0.0.1:0
+    tls:
+      cert: server.pem
+      key: wrong.key
+      client_ca: empty.pem
+upstreams:
+  - name: up
+    url: {{UPSTREAM}}
+routes:
+  - name: a
+    upstream: nope
+    allow:
+      - fingerprint_sha256: "abc"
+  - name: b
+    upstream: up
+    forward: {format: json}
+`)
+	err := Check(path)
+	probs := config.AsProblems(err)
+	want := []string{
+		"listeners[0].tls.cert (line 5)", "does not match private key",
+		"listeners[0].tls.client_ca (line 7)", "empty",
+		"routes[0].upstream (line 13)", "routes[0].allow[0].fingerprint_sha256 (line 15)",
+		"routes[1].forward.format (line 18)",
+	}
+	all := probs.Error()
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("missing %q in:\n%s", w, all)
+		}
+	}
+	for i := 1; i < len(probs); i++ {
+		if probs[i].Line != 0 && probs[i].Line < probs[i-1].Line {
+			t.Errorf("problems not in document order:\n%s", all)
+		}
+	}
+}
