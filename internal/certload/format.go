@@ -113,6 +113,19 @@ func sniffDER(data []byte) format {
 	return fmtUnknown
 }
 
+// keystoreFormat is the format to parse path with: the one its name
+// suggests, except that a ".jks" file holding PKCS#12 is read as PKCS#12.
+// keytool writes PKCS#12 by default since Java 9, whatever the file is
+// called, so refusing it would fail on the most common way people make a
+// keystore; the content is unambiguous.
+func keystoreFormat(path string, data []byte) format {
+	want := formatByName(path)
+	if want == fmtJKS && sniff(data) == fmtPKCS12 {
+		return fmtPKCS12
+	}
+	return want
+}
+
 // checkFormat returns nil if content found by sniffing is acceptable where
 // want (from the file name) is expected, else an ErrWrongFormat or
 // ErrUnsupported error that says what the file is and what to do. Plain text
@@ -131,10 +144,6 @@ func checkFormat(path string, data []byte, want format) error {
 	case fmtJKS:
 		return fileErr(path, ErrWrongFormat, nil, "file is a JKS keystore, not %s; name it .jks", want)
 	case fmtPKCS12:
-		if want == fmtJKS {
-			return fileErr(path, ErrWrongFormat, nil,
-				"file is a PKCS#12 keystore (keytool's default type since Java 9), not JKS; name it .p12")
-		}
 		return fileErr(path, ErrWrongFormat, nil, "file is a PKCS#12 keystore, not %s; name it .p12", want)
 	case fmtPEM:
 		return fileErr(path, ErrWrongFormat, nil, "file is PEM, not a %s keystore; name it .pem", want)

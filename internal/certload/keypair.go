@@ -33,7 +33,7 @@ func LoadKeyPair(spec KeyPairSpec) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := formatByName(spec.Cert)
+	want := keystoreFormat(spec.Cert, certData)
 	if err := checkFormat(spec.Cert, certData, want); err != nil {
 		return nil, err
 	}

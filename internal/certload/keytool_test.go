@@ -71,8 +71,7 @@ func TestJavaKeystores(t *testing.T) {
 			err: ErrWrongPassword, msg: []string{"wrong password or corrupt keystore"}},
 		{name: "jks wrong password", spec: KeyPairSpec{Cert: path("java.jks"), PasswordFile: wrongPW},
 			err: ErrWrongPassword, msg: []string{"wrong password or corrupt keystore"}},
-		{name: "keytool default type named .jks", spec: KeyPairSpec{Cert: path("default.jks"), PasswordFile: pwFile},
-			err: ErrWrongFormat, msg: []string{"PKCS#12 keystore (keytool's default type since Java 9), not JKS; name it .p12"}},
+		{name: "keytool default type named .jks (PKCS#12 inside)", spec: KeyPairSpec{Cert: path("default.jks"), PasswordFile: pwFile}, wantCN: "java-default"},
 		{name: "truststore as key pair", spec: KeyPairSpec{Cert: path("trust.p12"), PasswordFile: pwFile},
 			err: ErrNoPrivateKey, msg: []string{"is this a truststore?"}},
 	}

@@ -54,7 +54,7 @@ func LoadTrustBundle(spec TrustSpec) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := formatByName(spec.File)
+	want := keystoreFormat(spec.File, data)
 	if err := checkFormat(spec.File, data, want); err != nil {
 		return nil, err
 	}
