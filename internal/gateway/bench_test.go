@@ -18,6 +18,7 @@ func BenchmarkProxyKeepalive(b *testing.B) {
 	c := e.benchClient(alice)
 	url := e.url("/secure/x")
 	b.ReportAllocs()
+	b.SetParallelism(16) // enough requests in flight to be CPU-bound, not latency-bound
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

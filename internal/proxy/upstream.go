@@ -38,11 +38,14 @@ type UpstreamOptions struct {
 
 // Upstream is a backend with its own connection pool.
 type Upstream struct {
-	Name      string
-	Target    *url.URL
-	Transport *http.Transport
+	Name   string
+	Target *url.URL
+	// Transport sends requests: a fast HTTP/1.1 path for body-less requests
+	// in front of a standard http.Transport for everything else.
+	Transport http.RoundTripper
 	Insecure  bool
 	fp        [sha256.Size]byte
+	closeIdle func()
 }
 
 // NewUpstream builds the transport for an upstream. Upstream connections are
@@ -89,11 +92,38 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		}
 		t.TLSClientConfig = tc
 	}
-	return &Upstream{Name: o.Name, Target: o.URL, Transport: t, Insecure: o.InsecureSkipVerify, fp: o.Fingerprint}, nil
+	ft := &fastTransport{
+		fallback: t, addr: hostPort(o.URL), tlsConfig: t.TLSClientConfig,
+		dialTimeout: o.DialTimeout, respHeaderTimeout: o.ResponseHeaderTimeout,
+		idleTimeout: o.IdleConnTimeout, maxIdle: o.MaxIdleConnsPerHost,
+	}
+	if ft.tlsConfig != nil {
+		ft.tlsConfig = ft.tlsConfig.Clone()
+		ft.tlsConfig.NextProtos = []string{"http/1.1"}
+	}
+	if o.MaxConnsPerHost > 0 {
+		// The fast path and the fallback each honour the limit; together
+		// they can hold twice as many, which keeps one from starving the
+		// other.
+		ft.slots = make(chan struct{}, o.MaxConnsPerHost)
+	}
+	return &Upstream{Name: o.Name, Target: o.URL, Transport: ft, Insecure: o.InsecureSkipVerify,
+		fp: o.Fingerprint, closeIdle: ft.CloseIdleConnections}, nil
+}
+
+// hostPort returns u's host with the scheme's default port filled in.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
 }
 
 // Fingerprint returns what the upstream was built from (see UpstreamOptions).
 func (u *Upstream) Fingerprint() [sha256.Size]byte { return u.fp }
 
 // Close drops idle pooled connections; requests in flight finish normally.
-func (u *Upstream) Close() { u.Transport.CloseIdleConnections() }
+func (u *Upstream) Close() { u.closeIdle() }
