@@ -59,39 +59,56 @@ func (h listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ci := connInfoOf(r)
 	rw := recorders.Get().(*recorder)
 	*rw = recorder{ResponseWriter: w}
-	rs := g.dispatch(st, ci, rw, r)
+	var rs *routeState
+	defer func() {
+		// The proxy aborts a response whose upstream broke off mid-body by
+		// panicking with http.ErrAbortHandler; record it, then let net/http
+		// close the connection.
+		p := recover()
+		if p != nil {
+			rw.reason = "upstream_aborted_mid_response"
+			if rw.status == 0 {
+				rw.status = http.StatusBadGateway
+			}
+		}
+		g.finish(h.name, start, r, ci, rw, rs)
+		*rw = recorder{}
+		recorders.Put(rw)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	rs = g.dispatch(st, ci, rw, r)
+}
+
+// finish records metrics and the access log line of one request.
+func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *connInfo, rw *recorder, rs *routeState) {
 	d := time.Since(start)
 	status := rw.status
 	if status == 0 {
 		status = http.StatusOK
 	}
-	var rm *telemetry.RouteMetrics
-	routeName, upstream := "", ""
+	rm, routeName, upstream := g.noRoute, "", ""
 	if rs != nil {
 		rm, routeName = rs.metrics, rs.name
 		if rw.proxied {
 			upstream = rs.upstream.Name
 		}
-	} else {
-		rm = g.noRoute
 	}
 	rm.Observe(r.Method, status, d)
-	if g.access != nil {
-		e := telemetry.AccessEntry{
-			Start: start, Listener: h.name, Route: routeName, Method: r.Method, Path: r.URL.Path, Proto: r.Proto,
-			Status: status, Duration: d, BytesIn: r.ContentLength, BytesOut: rw.bytes, Upstream: upstream,
-			RemoteAddr: r.RemoteAddr, Reason: rw.reason, StrippedHeaders: rw.stripped,
-		}
-		if rs != nil && rs.upstream.Insecure && rw.proxied {
-			e.InsecureUpstream = true
-		}
-		if id := ci.id; id != nil {
-			e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
-		}
-		g.access.Write(&e)
+	if g.access == nil {
+		return
 	}
-	*rw = recorder{}
-	recorders.Put(rw)
+	e := telemetry.AccessEntry{
+		Start: start, Listener: listener, Route: routeName, Method: r.Method, Path: r.URL.Path, Proto: r.Proto,
+		Status: status, Duration: d, BytesIn: r.ContentLength, BytesOut: rw.bytes, Upstream: upstream,
+		RemoteAddr: r.RemoteAddr, Reason: rw.reason, StrippedHeaders: rw.stripped,
+		InsecureUpstream: rs != nil && rw.proxied && rs.upstream.Insecure,
+	}
+	if id := ci.id; id != nil {
+		e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
+	}
+	g.access.Write(&e)
 }
 
 // dispatch routes, authorises and proxies one request. It returns the route

@@ -103,3 +103,22 @@ func (id *Identity) fields(f Format, by string) []headerField {
 	}
 	return nil
 }
+
+// AppendHeaders appends the trusted header lines of format f ("Name:
+// value\r\n" each) to b, for writers that serialise a request themselves.
+// It emits exactly what SetHeaders would set, and nothing for a nil
+// identity. Values never contain CR, LF or NUL (see SetHeaders).
+func (id *Identity) AppendHeaders(b []byte, f Format, by string) []byte {
+	if id == nil {
+		return b
+	}
+	for _, hf := range id.fields(f, by) {
+		for _, v := range hf.values {
+			b = append(b, hf.name...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}

@@ -1,9 +1,13 @@
 package identity_test
 
 import (
+	"crypto/x509"
+	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -155,5 +159,31 @@ func TestSetHeadersDoesNotAllocate(t *testing.T) {
 				t.Errorf("SetHeaders allocates %v times per call", n)
 			}
 		})
+	}
+}
+
+func TestAppendHeadersMatchesSetHeaders(t *testing.T) {
+	ca := testpki.NewRootCA(t, "Root")
+	leaf := ca.NewIntermediate(t, "Int").Issue(t, testpki.Options{CN: "alice", DNS: []string{"a.example.com"}, URIs: []string{"spiffe://td/x"}})
+	id := identity.FromChain(append([]*x509.Certificate{leaf.Cert}, append(leaf.Chain, ca.Cert)...))
+	for _, f := range []identity.Format{identity.FormatRFC9440, identity.FormatXFCC, identity.FormatHeaders, identity.FormatNone} {
+		h := http.Header{}
+		id.SetHeaders(h, f, "spiffe://gw")
+		var want []byte
+		for _, k := range slices.Sorted(maps.Keys(h)) {
+			for _, v := range h[k] {
+				want = append(want, k+": "+v+"\r\n"...)
+			}
+		}
+		got := strings.Split(string(id.AppendHeaders(nil, f, "spiffe://gw")), "\r\n")
+		slices.Sort(got)
+		wantLines := strings.Split(string(want), "\r\n")
+		slices.Sort(wantLines)
+		if !slices.Equal(got, wantLines) {
+			t.Errorf("%v: AppendHeaders\n%q\nwant\n%q", f, got, wantLines)
+		}
+	}
+	if b := (*identity.Identity)(nil).AppendHeaders(nil, identity.FormatRFC9440, ""); len(b) != 0 {
+		t.Error("nil identity appended headers")
 	}
 }

@@ -187,6 +187,12 @@ func (pc *fastConn) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Write(pc.bw); err != nil {
 		return nil, err
 	}
+	return pc.flushAndRead(req)
+}
+
+// flushAndRead sends what was written to the connection's buffer and reads
+// the response to req (req.Method decides whether a body follows).
+func (pc *fastConn) flushAndRead(req *http.Request) (*http.Response, error) {
 	if err := pc.bw.Flush(); err != nil {
 		return nil, errClosedIdleOr(err)
 	}

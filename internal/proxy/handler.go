@@ -22,15 +22,27 @@ type RouteOptions struct {
 	OnError func(http.ResponseWriter, *http.Request, Failure)
 }
 
+// routeHandler proxies one route: body-less requests take the fast path
+// (serveFast), everything else httputil.ReverseProxy. Both apply the same
+// header rules.
+type routeHandler struct {
+	opts RouteOptions
+	rp   *httputil.ReverseProxy
+	fast *fastTransport
+}
+
 // NewHandler returns the reverse proxy for one route. It strips every
 // client-sent identity header, sets the trusted ones for the connection's
 // verified identity, sets X-Forwarded-For/-Host/-Proto and Forwarded from the
 // connection (never trusting client-sent copies), and maps upstream failures
-// through OnError.
+// through OnError. Upstream body errors abort the client response
+// (http.ErrAbortHandler), as httputil.ReverseProxy does.
 func NewHandler(o RouteOptions) http.Handler {
 	target := o.Upstream.Target
 	name := o.Upstream.Name
-	return &httputil.ReverseProxy{
+	h := &routeHandler{opts: o}
+	h.fast, _ = o.Upstream.Transport.(*fastTransport)
+	h.rp = &httputil.ReverseProxy{
 		Transport:  o.Upstream.Transport,
 		BufferPool: sharedBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -50,6 +62,23 @@ func NewHandler(o RouteOptions) http.Handler {
 			o.OnError(w, r, Classify(name, err))
 		},
 	}
+	return h
+}
+
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.fast != nil && incomingEligible(r) {
+		h.serveFast(w, r)
+		return
+	}
+	h.rp.ServeHTTP(w, r)
+}
+
+// incomingEligible reports whether a server request can take the fast
+// path: no body, no upgrade, not CONNECT.
+func incomingEligible(r *http.Request) bool {
+	return (r.Body == nil || r.Body == http.NoBody) && r.ContentLength <= 0 &&
+		r.Method != http.MethodConnect && len(r.TransferEncoding) == 0 &&
+		r.Header.Get("Upgrade") == "" && r.Header.Get("Expect") == ""
 }
 
 // setForwarded sets the RFC 7239 Forwarded header from the connection.
@@ -58,26 +87,41 @@ func setForwarded(pr *httputil.ProxyRequest) {
 	if err != nil {
 		host = pr.In.RemoteAddr
 	}
-	var b strings.Builder
-	b.Grow(64)
-	b.WriteString("for=")
-	if strings.Contains(host, ":") {
-		b.WriteString(`"[` + host + `]"`)
-	} else {
-		b.WriteString(host)
-	}
-	if h := pr.In.Host; h != "" && isToken(h) {
-		b.WriteString(";host=")
-		b.WriteString(h)
-	} else if h != "" {
-		b.WriteString(`;host="` + strings.ReplaceAll(strings.ReplaceAll(h, `\`, `\\`), `"`, `\"`) + `"`)
-	}
+	proto := "http"
 	if pr.In.TLS != nil {
-		b.WriteString(";proto=https")
-	} else {
-		b.WriteString(";proto=http")
+		proto = "https"
 	}
-	pr.Out.Header.Set("Forwarded", b.String())
+	pr.Out.Header.Set("Forwarded", string(appendForwardedValue(nil, host, pr.In.Host, proto)))
+}
+
+// appendForwardedValue appends `for=IP;host=H;proto=P` (RFC 7239), quoting
+// what is not a token.
+func appendForwardedValue(b []byte, ip, host, proto string) []byte {
+	b = append(b, "for="...)
+	if strings.Contains(ip, ":") {
+		b = append(b, `"[`...)
+		b = append(b, ip...)
+		b = append(b, `]"`...)
+	} else {
+		b = append(b, ip...)
+	}
+	if host != "" {
+		b = append(b, ";host="...)
+		if isToken(host) {
+			b = append(b, host...)
+		} else {
+			b = append(b, '"')
+			for i := 0; i < len(host); i++ {
+				if c := host[i]; c == '"' || c == '\\' {
+					b = append(b, '\\')
+				}
+				b = append(b, host[i])
+			}
+			b = append(b, '"')
+		}
+	}
+	b = append(b, ";proto="...)
+	return append(b, proto...)
 }
 
 // isToken reports whether s is an RFC 7230 token (can go unquoted).

@@ -1,0 +1,261 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/mtlsgate/mtlsgate/internal/identity"
+)
+
+// serveFast proxies a body-less request without httputil.ReverseProxy: the
+// upstream request is serialised straight from the incoming one into the
+// pooled connection's buffer (no Request clone, no header map copy), and the
+// response head is moved, not copied, into the client's header map. It
+// applies the same rules as the ReverseProxy path: hop-by-hop headers and
+// every client-sent identity or forwarding header are dropped, the trusted
+// ones are added. It reports whether it handled the request; false means
+// nothing was sent and the caller should use the general path.
+func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
+	ft := h.fast
+	bp := requestBufs.Get().(*[]byte)
+	head := h.appendRequestHead((*bp)[:0], r)
+	var (
+		resp *http.Response
+		err  error
+	)
+	for attempt := 0; ; attempt++ {
+		var pc *fastConn
+		var reused bool
+		pc, reused, err = ft.get(r.Context())
+		if err != nil {
+			break
+		}
+		_, _ = pc.bw.Write(head)
+		resp, err = pc.flushAndRead(r)
+		if err == nil {
+			break
+		}
+		pc.close()
+		if r.Context().Err() != nil {
+			err = r.Context().Err()
+			break
+		}
+		if !(reused && attempt == 0 && errors.Is(err, errClosedIdle) && replayable(r)) {
+			break
+		}
+	}
+	*bp = head
+	requestBufs.Put(bp)
+	if err != nil {
+		h.opts.OnError(w, r, Classify(h.opts.Upstream.Name, err))
+		return
+	}
+	h.writeResponse(w, resp)
+}
+
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// appendRequestHead writes the upstream request line and headers.
+func (h *routeHandler) appendRequestHead(b []byte, r *http.Request) []byte {
+	t := h.opts.Upstream.Target
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	b = appendJoinedPath(b, t.EscapedPath(), r.URL.EscapedPath())
+	if t.RawQuery != "" || r.URL.RawQuery != "" {
+		b = append(b, '?')
+		b = appendURIBytes(b, t.RawQuery)
+		if t.RawQuery != "" && r.URL.RawQuery != "" {
+			b = append(b, '&')
+		}
+		b = appendURIBytes(b, r.URL.RawQuery)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, t.Host...)
+	b = append(b, "\r\n"...)
+	conn := r.Header["Connection"]
+	for k, vv := range r.Header {
+		if dropRequestHeader(k, conn) {
+			continue
+		}
+		for _, v := range vv {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, v...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	// TE: trailers is the one hop-by-hop value that must pass (gRPC).
+	for _, v := range r.Header["Te"] {
+		if strings.EqualFold(strings.TrimSpace(v), "trailers") {
+			b = append(b, "Te: trailers\r\n"...)
+			break
+		}
+	}
+	b = appendForwarded(b, r)
+	if h.opts.Format != identity.FormatNone && h.opts.IdentityOf != nil {
+		if id, by := h.opts.IdentityOf(r); id != nil {
+			b = id.AppendHeaders(b, h.opts.Format, by)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+// appendURIBytes appends s, percent-encoding bytes that may not appear raw
+// in a request line (controls, space, DEL, non-ASCII), so no client input
+// can change the shape of the upstream request.
+func appendURIBytes(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f {
+			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// appendJoinedPath joins the upstream base path and the request path with
+// exactly one slash between them, as httputil.ProxyRequest.SetURL does.
+func appendJoinedPath(b []byte, base, p string) []byte {
+	if base == "" || base == "/" {
+		if p == "" {
+			return append(b, '/')
+		}
+		return appendURIBytes(b, p)
+	}
+	b = appendURIBytes(b, strings.TrimSuffix(base, "/"))
+	if !strings.HasPrefix(p, "/") {
+		b = append(b, '/')
+	}
+	return appendURIBytes(b, p)
+}
+
+// hopHeaders are removed from both directions (RFC 9110 §7.6.1).
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// dropRequestHeader reports whether an incoming header must not reach the
+// upstream: hop-by-hop headers (also those the client named in
+// Connection), Host (rewritten), forwarding headers (set from the
+// connection) and identity headers (set from the verified certificate).
+func dropRequestHeader(k string, conn []string) bool {
+	switch k {
+	case "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	for _, h := range hopHeaders {
+		if k == h {
+			return true
+		}
+	}
+	return identity.IsProtectedHeader(k) || listedIn(conn, k)
+}
+
+// listedIn reports whether name is one of the comma-separated tokens of
+// the Connection header values (case-insensitive), without allocating.
+func listedIn(values []string, name string) bool {
+	for _, v := range values {
+		for v != "" {
+			var tok string
+			if i := strings.IndexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, ""
+			}
+			if strings.EqualFold(strings.TrimSpace(tok), name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// appendForwarded adds X-Forwarded-For/-Host/-Proto and Forwarded from the
+// connection, never from what the client sent.
+func appendForwarded(b []byte, r *http.Request) []byte {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	b = append(b, ip...)
+	b = append(b, "\r\nX-Forwarded-Host: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, proto...)
+	b = append(b, "\r\nForwarded: "...)
+	b = appendForwardedValue(b, ip, r.Host, proto)
+	return append(b, "\r\n"...)
+}
+
+// writeResponse sends the upstream response to the client.
+func (h *routeHandler) writeResponse(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	dst := w.Header()
+	conn := resp.Header["Connection"]
+	for k, vv := range resp.Header {
+		if dropResponseHeader(k, conn) {
+			continue
+		}
+		if old, ok := dst[k]; ok {
+			dst[k] = append(old, vv...)
+		} else {
+			dst[k] = vv
+		}
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if resp.Body == http.NoBody {
+		return
+	}
+	buf := sharedBuffers.Get()
+	defer sharedBuffers.Put(buf)
+	flush := resp.ContentLength < 0 // streamed: pass each chunk on at once
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return // client went away; fastBody.Close drops the connection
+			}
+			if flush {
+				_ = rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The upstream broke off mid-body: abort the client's response
+			// so it cannot mistake a truncated body for a complete one.
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		dst[http.TrailerPrefix+k] = vv
+	}
+}
+
+func dropResponseHeader(k string, conn []string) bool {
+	for _, h := range hopHeaders {
+		if k == h {
+			return true
+		}
+	}
+	return listedIn(conn, k)
+}
