@@ -44,7 +44,8 @@ type Identity struct {
 	Leaf  *x509.Certificate
 	Chain []*x509.Certificate
 
-	enc encodings
+	sans []string
+	enc  encodings
 }
 
 // FromChain builds the identity of a verified chain (leaf first). It returns
@@ -83,15 +84,24 @@ func FromChain(chain []*x509.Certificate) *Identity {
 	for _, ip := range leaf.IPAddresses {
 		id.IPs = append(id.IPs, ip.String())
 	}
+	id.sans = id.buildSANs()
 	return id
 }
 
 // SANs returns every subject alternative name with its kind prefix
 // ("DNS:", "URI:", "email:", "IP:"), in that order, for logs and errors.
+// The slice is computed once per identity and shared: do not modify it.
 func (id *Identity) SANs() []string {
 	if id == nil {
 		return nil
 	}
+	if id.sans == nil {
+		return id.buildSANs() // an Identity not made by FromChain
+	}
+	return id.sans
+}
+
+func (id *Identity) buildSANs() []string {
 	out := make([]string, 0, len(id.DNSNames)+len(id.URIs)+len(id.Emails)+len(id.IPs))
 	for _, v := range id.DNSNames {
 		out = append(out, "DNS:"+v)
