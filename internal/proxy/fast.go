@@ -157,11 +157,45 @@ func (t *fastTransport) put(pc *fastConn) {
 	pc.close()
 }
 
-// CloseIdleConnections closes every idle connection (fast and fallback).
+// reap closes connections idle for longer than idleTimeout. Connections
+// are appended in time order, so the expired ones are at the bottom.
+func (t *fastTransport) reap(now time.Time) {
+	t.mu.Lock()
+	n := 0
+	for n < len(t.idle) && now.Sub(t.idle[n].idleAt) > t.idleTimeout {
+		n++
+	}
+	expired := make([]*fastConn, n)
+	copy(expired, t.idle[:n])
+	t.idle = append(t.idle[:0], t.idle[n:]...)
+	t.mu.Unlock()
+	for _, pc := range expired {
+		pc.close()
+	}
+}
+
+// reaper runs reap until stop is closed.
+func (t *fastTransport) reaper(stop <-chan struct{}) {
+	tick := time.NewTicker(max(t.idleTimeout/2, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case now := <-tick.C:
+			t.reap(now)
+		case <-stop:
+			return
+		}
+	}
+}
+
+// CloseIdleConnections retires the transport: idle connections (fast and
+// fallback) are closed now, and connections still serving requests are
+// closed when those finish instead of returning to the pool.
 func (t *fastTransport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = nil
+	t.closed = true
 	t.mu.Unlock()
 	for _, pc := range idle {
 		pc.close()

@@ -205,3 +205,32 @@ func TestClassifyRefused(t *testing.T) {
 		t.Fatalf("refused: %v -> %+v", err, f)
 	}
 }
+
+func TestFastTransportReapsIdleAndRetires(t *testing.T) {
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	up := newTestUpstream(t, srv.URL, func(o *UpstreamOptions) { o.IdleConnTimeout = 50 * time.Millisecond })
+	ft := up.Transport.(*fastTransport)
+	if _, _, err := do(t, up, "GET", srv.URL, nil); err != nil {
+		t.Fatal(err)
+	}
+	ft.reap(time.Now().Add(time.Second))
+	ft.mu.Lock()
+	n := len(ft.idle)
+	ft.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d idle connections after reaping, want 0", n)
+	}
+	if _, _, err := do(t, up, "GET", srv.URL, nil); err != nil {
+		t.Fatal(err)
+	}
+	up.Close()
+	if _, _, err := do(t, up, "GET", srv.URL, nil); err != nil {
+		t.Fatal(err)
+	}
+	ft.mu.Lock()
+	n = len(ft.idle)
+	ft.mu.Unlock()
+	if n != 0 || conns.Load() != 3 {
+		t.Fatalf("retired transport kept %d idle connections (dialled %d)", n, conns.Load())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 )
 
@@ -107,8 +108,16 @@ func NewUpstream(o UpstreamOptions) (*Upstream, error) {
 		// other.
 		ft.slots = make(chan struct{}, o.MaxConnsPerHost)
 	}
+	stop := make(chan struct{})
+	if ft.idleTimeout > 0 {
+		go ft.reaper(stop)
+	}
+	var once sync.Once
 	return &Upstream{Name: o.Name, Target: o.URL, Transport: ft, Insecure: o.InsecureSkipVerify,
-		fp: o.Fingerprint, closeIdle: ft.CloseIdleConnections}, nil
+		fp: o.Fingerprint, closeIdle: func() {
+			once.Do(func() { close(stop) })
+			ft.CloseIdleConnections()
+		}}, nil
 }
 
 // hostPort returns u's host with the scheme's default port filled in.
@@ -125,5 +134,6 @@ func hostPort(u *url.URL) string {
 // Fingerprint returns what the upstream was built from (see UpstreamOptions).
 func (u *Upstream) Fingerprint() [sha256.Size]byte { return u.fp }
 
-// Close drops idle pooled connections; requests in flight finish normally.
+// Close retires the upstream: idle pooled connections are closed, requests
+// in flight finish normally and then close their connections.
 func (u *Upstream) Close() { u.closeIdle() }
