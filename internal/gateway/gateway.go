@@ -84,7 +84,10 @@ func New(opts Options) (*Gateway, error) {
 // Check loads, validates and builds the configuration at path without
 // opening sockets: what `mtlsgate validate` runs. It returns every problem.
 func Check(path string) error {
-	_, err := New(Options{ConfigPath: path})
+	g, err := New(Options{ConfigPath: path})
+	if err == nil {
+		g.state.Load().discard(nil)
+	}
 	return err
 }
 
@@ -105,6 +108,9 @@ func (g *Gateway) load() (*state, error) {
 		probs = append(probs, src.Annotate(err)...)
 	}
 	if len(probs) > 0 {
+		if st != nil {
+			st.discard(g.state.Load())
+		}
 		probs = dedupeProblems(probs)
 		sort.SliceStable(probs, func(i, j int) bool {
 			li, lj := probs[i].Line, probs[j].Line

@@ -121,10 +121,12 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		specs = append(specs, route.Spec[*routeState]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Methods: rc.Match.Methods, Value: rs})
 	}
 	if len(probs) > 0 {
+		st.discard(deps.previous)
 		return nil, probs
 	}
 	tab, err := route.Build(specs)
 	if err != nil {
+		st.discard(deps.previous)
 		return nil, &config.FieldError{Path: "routes", Err: err}
 	}
 	st.routes = tab
@@ -134,6 +136,16 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 	sort.Strings(st.files)
 	st.files = dedupe(st.files)
 	return st, nil
+}
+
+// discard releases what a state that will never be published holds: the
+// upstreams it created (not those reused from previous).
+func (st *state) discard(previous *state) {
+	for name, u := range st.upstreams {
+		if previous == nil || previous.upstreams[name] != u {
+			u.Close()
+		}
+	}
 }
 
 func joinPath(prefix, sub string) string {
