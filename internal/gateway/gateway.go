@@ -154,7 +154,9 @@ func (g *Gateway) Reload() error {
 	defer g.mu.Unlock()
 	st, err := g.load()
 	if err == nil && g.isRunning() {
-		err = g.openListeners(st)
+		if err = g.openListeners(st); err != nil {
+			st.discard(g.state.Load())
+		}
 	}
 	if err != nil {
 		g.metrics.ReloadResult(false, g.now())
