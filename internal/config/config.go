@@ -56,6 +56,9 @@ type Limits struct {
 // Admin is the operator listener: /metrics, /healthz, /readyz.
 type Admin struct {
 	Address string `yaml:"address"`
+	// Pprof serves Go's profiler under /debug/pprof/ (off by default: it
+	// exposes internals and can cost CPU; turn it on to investigate).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Upstream is a backend the gateway proxies to.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
@@ -30,6 +31,13 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if cfg.Admin.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		g.log.Warn("admin: pprof is on: /debug/pprof/ exposes profiles to anyone who can reach the admin address", "address", cfg.Admin.Address)
+	}
 	ln, err := net.Listen("tcp", cfg.Admin.Address)
 	if err != nil {
 		return fmt.Errorf("gateway: admin: %w", err)
