@@ -96,6 +96,13 @@ func runDemo(cmd *cobra.Command, dir, listen, admin string, stdout, stderr io.Wr
 	for i := 0; i < 100 && g.Addr("public") == ""; i++ {
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Print the bound addresses: --listen 127.0.0.1:0 picks a port.
+	if a := g.Addr("public"); a != "" {
+		listen = a
+	}
+	if a := g.Addr("admin"); a != "" {
+		admin = a
+	}
 	printDemo(stdout, files, listen, admin)
 	return <-errc
 }

@@ -26,7 +26,7 @@ type recorder struct {
 }
 
 func (rw *recorder) WriteHeader(code int) {
-	if rw.status == 0 {
+	if rw.status == 0 && code >= 200 { // 1xx are informational, not the status
 		rw.status = code
 	}
 	rw.ResponseWriter.WriteHeader(code)

@@ -55,6 +55,8 @@ func Classify(upstream string, err error) Failure {
 		return Failure{upstream, http.StatusBadGateway, ReasonNameMismatch, fmt.Sprintf("upstream %s: %v; set tls.server_name to a name in its certificate", upstream, he)}
 	case errors.As(err, &ci):
 		return Failure{upstream, http.StatusBadGateway, ReasonCertInvalid, fmt.Sprintf("upstream %s presented an invalid certificate: %v", upstream, ci)}
+	case errors.Is(err, ErrDroppedAfterHandshake):
+		return Failure{upstream, http.StatusBadGateway, ReasonClientRefused, fmt.Sprintf("upstream %s closed the connection right after the TLS handshake, before answering: it most likely refused the gateway's client certificate (TLS 1.3 reports that only after the handshake); check that it trusts the CA of upstreams[].tls.cert", upstream)}
 	case errors.As(err, &ae) || strings.Contains(msg, "remote error: tls:"):
 		return Failure{upstream, http.StatusBadGateway, ReasonClientRefused, fmt.Sprintf("upstream %s refused the gateway's TLS client (%s); check the upstream trusts the gateway's client certificate", upstream, tlsAlertText(msg))}
 	case errors.Is(err, syscall.ECONNREFUSED):
@@ -63,7 +65,7 @@ func Classify(upstream string, err error) Failure {
 		return Failure{upstream, http.StatusBadGateway, ReasonDNS, fmt.Sprintf("upstream %s: cannot resolve %s", upstream, dnsE.Name)}
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) || strings.Contains(msg, "timeout awaiting response headers"):
 		return Failure{upstream, http.StatusGatewayTimeout, ReasonTimeout, "upstream " + upstream + " did not answer in time"}
-	case errors.Is(err, syscall.ECONNRESET) || strings.Contains(msg, "EOF"):
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || strings.Contains(msg, "EOF"):
 		return Failure{upstream, http.StatusBadGateway, ReasonReset, "upstream " + upstream + " closed the connection without a response (a TLS client certificate refused, or a crash?)"}
 	case strings.Contains(msg, "tls:"):
 		return Failure{upstream, http.StatusBadGateway, ReasonTLS, fmt.Sprintf("upstream %s: TLS failed: %v", upstream, err)}

@@ -9,7 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +48,7 @@ type fastTransport struct {
 type fastConn struct {
 	t      *fastTransport
 	c      net.Conn
+	lr     *limitReader // bounds the response head; br reads through it
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
@@ -54,7 +59,7 @@ var errClosedIdle = errors.New("proxy: upstream closed an idle connection")
 
 func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !fastEligible(req) {
-		return t.fallback.RoundTrip(req)
+		return t.fallbackRoundTrip(req)
 	}
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(req.Context())
@@ -66,6 +71,9 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		pc.close()
+		if !reused {
+			err = onNewConn(err, t.tlsConfig != nil)
+		}
 		if ctxErr := req.Context().Err(); ctxErr != nil {
 			return nil, ctxErr
 		}
@@ -74,6 +82,35 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
+}
+
+// fallbackRoundTrip sends req through net/http's Transport and, when a new
+// TLS connection was dropped before any answer, marks the error so that
+// Classify can say the upstream most likely refused the client certificate.
+func (t *fastTransport) fallbackRoundTrip(req *http.Request) (*http.Response, error) {
+	if t.tlsConfig == nil {
+		return t.fallback.RoundTrip(req)
+	}
+	var reused atomic.Bool
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) }}
+	resp, err := t.fallback.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if err != nil && !reused.Load() && req.Context().Err() == nil && droppedConn(err) {
+		err = fmt.Errorf("%w: %w", ErrDroppedAfterHandshake, err)
+	}
+	return resp, err
+}
+
+// droppedConn reports whether err says the peer closed or reset the
+// connection.
+func droppedConn(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	// net/http reports some of these only as text.
+	msg := err.Error()
+	return strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe") ||
+		strings.Contains(msg, "connection reset") || strings.Contains(msg, "use of closed network connection")
 }
 
 // fastEligible reports whether req can take the fast path: no body, no
@@ -101,7 +138,7 @@ func (t *fastTransport) get(ctx context.Context) (*fastConn, bool, error) {
 		pc := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
-		if t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout {
+		if (t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout) || !idleConnUsable(pc.c) {
 			t.mu.Unlock()
 			pc.close()
 			t.mu.Lock()
@@ -141,7 +178,34 @@ func (t *fastTransport) dial(ctx context.Context) (*fastConn, error) {
 		}
 		return nil, err
 	}
-	return &fastConn{t: t, c: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+	lr := &limitReader{r: c, n: unlimited}
+	return &fastConn{t: t, c: c, lr: lr, br: bufio.NewReaderSize(lr, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+}
+
+// maxResponseHeaderBytes bounds an upstream's response head, as
+// net/http.Transport does by default.
+const (
+	maxResponseHeaderBytes = 10 << 20
+	unlimited              = int64(1) << 62
+)
+
+// limitReader returns EOF after n bytes; the connection sets n while it
+// reads a response head and lifts it for the body.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // put returns a connection to the idle pool, or closes it.
@@ -221,12 +285,15 @@ func (pc *fastConn) roundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Write(pc.bw); err != nil {
 		return nil, err
 	}
-	return pc.flushAndRead(req)
+	return pc.flushAndRead(req, nil)
 }
 
 // flushAndRead sends what was written to the connection's buffer and reads
-// the response to req (req.Method decides whether a body follows).
-func (pc *fastConn) flushAndRead(req *http.Request) (*http.Response, error) {
+// the response to req (req.Method decides whether a body follows). 1xx
+// informational responses are passed on to info when it is not nil (a
+// proxy must forward them, RFC 9110 §15.2), else skipped. The response head
+// may be at most maxResponseHeaderBytes.
+func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*http.Response, error) {
 	if err := pc.bw.Flush(); err != nil {
 		return nil, errClosedIdleOr(err)
 	}
@@ -241,18 +308,30 @@ func (pc *fastConn) flushAndRead(req *http.Request) (*http.Response, error) {
 		return nil, errClosedIdleOr(err)
 	}
 	var resp *http.Response
+	pc.lr.n = maxResponseHeaderBytes
 	for {
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
+			if pc.lr.n <= 0 {
+				return nil, fmt.Errorf("proxy: upstream response head is larger than %d bytes", maxResponseHeaderBytes)
+			}
 			return nil, err
 		}
 		if r.StatusCode >= 200 || r.StatusCode == http.StatusSwitchingProtocols {
 			resp = r
 			break
 		}
-		// 1xx informational (103 Early Hints, …): skip to the final answer.
-		_ = r.Body.Close()
+		// 1xx informational (103 Early Hints, …).
+		if info != nil && r.StatusCode != http.StatusContinue {
+			h := info.Header()
+			for k, vv := range r.Header {
+				h[k] = vv
+			}
+			info.WriteHeader(r.StatusCode)
+			clear(h) // WriteHeader does not reset headers after a 1xx
+		}
 	}
+	pc.lr.n = unlimited
 	if !stop() {
 		_ = resp.Body.Close()
 		return nil, req.Context().Err()
@@ -271,7 +350,10 @@ func (pc *fastConn) flushAndRead(req *http.Request) (*http.Response, error) {
 }
 
 func (pc *fastConn) release(closeConn bool) {
-	if closeConn {
+	// Bytes beyond the response (an upstream that sent more than its
+	// Content-Length) would become the next client's response: never pool
+	// such a connection.
+	if closeConn || pc.br.Buffered() > 0 {
 		pc.close()
 		return
 	}
@@ -279,10 +361,26 @@ func (pc *fastConn) release(closeConn bool) {
 }
 
 // errClosedIdleOr classifies an error seen before any response byte: an EOF
-// or reset there means the upstream closed the connection while it was idle.
+// or reset there means the upstream closed the connection while it was idle
+// (on a reused connection) or right after the handshake (on a new one).
 func errClosedIdleOr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err) {
-		return fmt.Errorf("%w: %v", errClosedIdle, err)
+		return fmt.Errorf("%w: %w", errClosedIdle, err)
+	}
+	return err
+}
+
+// ErrDroppedAfterHandshake marks a new TLS connection that the upstream
+// closed before answering the first request. With TLS 1.3 a server checks
+// the client certificate after the client already considers the handshake
+// done, so a refused certificate shows up this way (often as a broken pipe
+// or reset that hides the alert).
+var ErrDroppedAfterHandshake = errors.New("upstream closed a new TLS connection before answering")
+
+// onNewConn rewrites errClosedIdle on a connection that was not reused.
+func onNewConn(err error, tlsConn bool) error {
+	if tlsConn && errors.Is(err, errClosedIdle) {
+		return fmt.Errorf("%w: %w", ErrDroppedAfterHandshake, err)
 	}
 	return err
 }

@@ -35,11 +35,14 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		_, _ = pc.bw.Write(head)
-		resp, err = pc.flushAndRead(r)
+		resp, err = pc.flushAndRead(r, w)
 		if err == nil {
 			break
 		}
 		pc.close()
+		if !reused {
+			err = onNewConn(err, ft.tlsConfig != nil)
+		}
 		if r.Context().Err() != nil {
 			err = r.Context().Err()
 			break
@@ -144,8 +147,7 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 // Connection), Host (rewritten), forwarding headers (set from the
 // connection) and identity headers (set from the verified certificate).
 func dropRequestHeader(k string, conn []string) bool {
-	switch k {
-	case "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	if k == "Host" || isForwardingHeader(k) {
 		return true
 	}
 	for _, h := range hopHeaders {
@@ -154,6 +156,39 @@ func dropRequestHeader(k string, conn []string) bool {
 		}
 	}
 	return identity.IsProtectedHeader(k) || listedIn(conn, k)
+}
+
+// forwardingHeaders are set by the gateway from the connection.
+var forwardingHeaders = []string{"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+
+// isForwardingHeader reports whether name is one of forwardingHeaders in
+// any letter case and with '_' for '-': upstreams behind CGI, WSGI or PHP
+// see X_Forwarded_For and X-Forwarded-For as the same variable, so a
+// client must not be able to send either.
+func isForwardingHeader(name string) bool {
+	for _, f := range forwardingHeaders {
+		if len(name) != len(f) {
+			continue
+		}
+		eq := true
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c == '_':
+				c = '-'
+			}
+			if c != f[i] {
+				eq = false
+				break
+			}
+		}
+		if eq {
+			return true
+		}
+	}
+	return false
 }
 
 // listedIn reports whether name is one of the comma-separated tokens of

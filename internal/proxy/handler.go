@@ -46,6 +46,11 @@ func NewHandler(o RouteOptions) http.Handler {
 		Transport:  o.Upstream.Transport,
 		BufferPool: sharedBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			for k := range pr.Out.Header {
+				if isForwardingHeader(k) {
+					delete(pr.Out.Header, k)
+				}
+			}
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			setForwarded(pr)
