@@ -32,8 +32,8 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 		if tc, ok := c.(*tls.Conn); ok {
 			cs := tc.ConnectionState()
 			ci.sni = route.NormalizeHost(cs.ServerName)
-			if len(cs.VerifiedChains) > 0 {
-				ci.id = identity.FromChain(cs.VerifiedChains[0])
+			ci.id = g.verifiedIdentity(listener, cs)
+			if ci.id != nil {
 				g.metrics.ClientCertExpiry.Seen(ci.id.FingerprintSHA256, ci.id.Subject, ci.id.SerialHex, ci.id.NotAfter)
 			}
 			resumed := "false"
@@ -47,6 +47,30 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 		}
 		return context.WithValue(ctx, connKey{}, ci)
 	}
+}
+
+// verifiedIdentity returns the identity of a connection's client
+// certificate, which VerifyConnection has verified during the handshake
+// (the verifier's cache hands back the same chain and identity). It returns
+// nil without a certificate or if verification fails now (e.g. after a
+// reload between handshake and here), so such a connection is treated as
+// anonymous, never as authenticated.
+func (g *Gateway) verifiedIdentity(listener string, cs tls.ConnectionState) *identity.Identity {
+	if len(cs.VerifiedChains) > 0 {
+		return identity.FromChain(cs.VerifiedChains[0])
+	}
+	if len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	ls := g.state.Load().listeners[listener]
+	if ls == nil || ls.verifier == nil {
+		return nil
+	}
+	v, err := ls.verifier.verify(cs.PeerCertificates)
+	if err != nil {
+		return nil
+	}
+	return v.id
 }
 
 func connInfoOf(r *http.Request) *connInfo {

@@ -3,13 +3,13 @@ package gateway
 import (
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/certload"
 	"github.com/mtlsgate/mtlsgate/internal/config"
@@ -44,6 +44,8 @@ type listenerState struct {
 	limits     config.Limits
 	// by is the gateway's own URI SAN (XFCC "By"), "" when it has none.
 	by string
+	// verifier checks client chains (nil when client_auth is none).
+	verifier *chainVerifier
 }
 
 // routeState is one compiled route.
@@ -211,44 +213,25 @@ func buildListener(l *config.Listener, st *state) (*listenerState, error) {
 		MinVersion:   tlsVersion(t.MinVersion),
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
+	// crypto/tls asks for the certificate (and checks the client's
+	// signature proving it holds the key); the chain is verified by the
+	// listener's chainVerifier in VerifyConnection, which caches chains it
+	// verified and also runs on resumed sessions.
 	switch t.ClientAuth {
 	case config.ClientAuthRequire:
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		tc.ClientAuth = tls.RequireAnyClientCert
 	case config.ClientAuthRequest:
-		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		tc.ClientAuth = tls.RequestClientCert
 	default:
 		tc.ClientAuth = tls.NoClientCert
 	}
 	if bundle != nil {
-		tc.ClientCAs = bundle.Pool
-		tc.VerifyConnection = resumedSessionCheck(bundle.Certs)
+		tc.ClientCAs = bundle.Pool // also sent to clients as acceptable CAs
+		ls.verifier = newChainVerifier(bundle.Pool, time.Now)
+		tc.VerifyConnection = ls.verifier.verifyConnection(t.ClientAuth == config.ClientAuthRequire)
 	}
 	ls.tlsConfig = tc
 	return ls, nil
-}
-
-// resumedSessionCheck re-checks resumed sessions against the current trust
-// bundle. crypto/tls keeps the verified chain in a session ticket; after a
-// reload that removed a CA, a ticket issued earlier must not keep a client
-// in. Full handshakes were verified by crypto/tls already.
-func resumedSessionCheck(anchors []*x509.Certificate) func(tls.ConnectionState) error {
-	trusted := make(map[[sha256.Size]byte]struct{}, len(anchors))
-	for _, c := range anchors {
-		trusted[sha256.Sum256(c.Raw)] = struct{}{}
-	}
-	return func(cs tls.ConnectionState) error {
-		if !cs.DidResume || len(cs.VerifiedChains) == 0 {
-			return nil
-		}
-		for _, chain := range cs.VerifiedChains {
-			for _, c := range chain {
-				if _, ok := trusted[sha256.Sum256(c.Raw)]; ok {
-					return nil
-				}
-			}
-		}
-		return errors.New("gateway: resumed session's client certificate chains to a CA that is no longer in client_ca")
-	}
 }
 
 func buildUpstream(u *config.Upstream, st *state, deps buildDeps) (*proxy.Upstream, error) {

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/identity"
+)
+
+// maxVerifiedChains bounds the verified-chain cache of one listener.
+const (
+	maxVerifiedChains = 10000
+	verifiedChainTTL  = 5 * time.Minute
+)
+
+// chainVerifier verifies client certificate chains against one trust bundle
+// and remembers the chains it verified. Fleets of clients reconnect with the
+// same certificate over and over; building and signature-checking the chain
+// is a large share of a full handshake, so a chain verified a moment ago is
+// not verified again. What is cached is only the chain-building result for
+// the exact bytes the client sent: the handshake signature that proves the
+// client holds the key is checked by crypto/tls on every handshake.
+//
+// An entry lives at most verifiedChainTTL and never past the earliest
+// NotAfter in its chain; failures are never cached, so a client cannot fill
+// the cache with certificates that do not verify. A reload builds a new
+// verifier, so a changed trust bundle takes effect at once. Safe for
+// concurrent use.
+type chainVerifier struct {
+	roots *x509.CertPool
+	now   func() time.Time
+
+	mu      sync.Mutex
+	entries map[[sha256.Size]byte]*verified
+}
+
+// verified is a cached verification: the chain and the identity built from
+// it, shared by every connection that presents the same certificates.
+type verified struct {
+	chain   []*x509.Certificate
+	id      *identity.Identity
+	expires time.Time
+}
+
+func newChainVerifier(roots *x509.CertPool, now func() time.Time) *chainVerifier {
+	return &chainVerifier{roots: roots, now: now, entries: map[[sha256.Size]byte]*verified{}}
+}
+
+func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
+	h := sha256.New()
+	for _, c := range certs {
+		var n [4]byte
+		n[0], n[1], n[2], n[3] = byte(len(c.Raw)>>24), byte(len(c.Raw)>>16), byte(len(c.Raw)>>8), byte(len(c.Raw))
+		h.Write(n[:])
+		h.Write(c.Raw)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// verify returns the verified chain for the certificates a client sent
+// (leaf first), from the cache or by verifying them as crypto/tls would
+// (trust bundle, intermediates from the client, clientAuth usage, now). Its
+// error is a *tls.CertificateVerificationError, as crypto/tls returns.
+func (v *chainVerifier) verify(certs []*x509.Certificate) (*verified, error) {
+	now := v.now()
+	key := chainKey(certs)
+	v.mu.Lock()
+	e := v.entries[key]
+	v.mu.Unlock()
+	if e != nil && now.Before(e.expires) {
+		return e, nil
+	}
+	opts := x509.VerifyOptions{
+		Roots:         v.roots,
+		CurrentTime:   now,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
+		return nil, &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
+	}
+	expires := now.Add(verifiedChainTTL)
+	for _, c := range chains[0] {
+		if c.NotAfter.Before(expires) {
+			expires = c.NotAfter
+		}
+	}
+	e = &verified{chain: chains[0], id: identity.FromChain(chains[0]), expires: expires}
+	v.mu.Lock()
+	if len(v.entries) >= maxVerifiedChains {
+		// Drop expired entries, or failing that an arbitrary one: the cache
+		// is an optimisation, never a source of truth.
+		for k, old := range v.entries {
+			if !now.Before(old.expires) || len(v.entries) >= maxVerifiedChains {
+				delete(v.entries, k)
+			}
+			if len(v.entries) < maxVerifiedChains*9/10 {
+				break
+			}
+		}
+	}
+	v.entries[key] = e
+	v.mu.Unlock()
+	return e, nil
+}
+
+// verifyConnection is the listener's tls.Config.VerifyConnection. It runs
+// on full and resumed handshakes, so a session resumed after a reload is
+// checked against the current trust bundle too.
+func (v *chainVerifier) verifyConnection(required bool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			if required {
+				return errNoClientCert
+			}
+			return nil
+		}
+		_, err := v.verify(cs.PeerCertificates)
+		return err
+	}
+}
+
+// errNoClientCert matches crypto/tls's wording so diagnose explains it.
+var errNoClientCert = errors.New("tls: client didn't provide a certificate")
