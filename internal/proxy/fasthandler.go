@@ -5,13 +5,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
 )
 
-// serveFast proxies a body-less request without httputil.ReverseProxy: the
+// serveFast proxies a request whose body (if any) is already in memory
+// without httputil.ReverseProxy: the
 // upstream request is serialised straight from the incoming one into the
 // pooled connection's buffer (no Request clone, no header map copy), and the
 // response head is moved, not copied, into the client's header map. It
@@ -19,10 +21,14 @@ import (
 // every client-sent identity or forwarding header are dropped, the trusted
 // ones are added. It reports whether it handled the request; false means
 // nothing was sent and the caller should use the general path.
-func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
+func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []byte) {
 	ft := h.fast
 	bp := requestBufs.Get().(*[]byte)
 	head := h.appendRequestHead((*bp)[:0], r)
+	if len(body) > 0 && len(head)+len(body) <= cap(head) {
+		head = append(head, body...) // one write for small requests
+		body = nil
+	}
 	var (
 		resp *http.Response
 		err  error
@@ -35,6 +41,9 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		_, _ = pc.bw.Write(head)
+		if len(body) > 0 {
+			_, _ = pc.bw.Write(body)
+		}
 		resp, err = pc.flushAndRead(r, w)
 		if err == nil {
 			break
@@ -79,6 +88,11 @@ func (h *routeHandler) appendRequestHead(b []byte, r *http.Request) []byte {
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	b = append(b, t.Host...)
 	b = append(b, "\r\n"...)
+	if r.ContentLength > 0 || (r.ContentLength == 0 && methodWantsLength(r.Method)) {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, max(r.ContentLength, 0), 10)
+		b = append(b, "\r\n"...)
+	}
 	conn := r.Header["Connection"]
 	for k, vv := range r.Header {
 		if dropRequestHeader(k, conn) {
@@ -105,6 +119,13 @@ func (h *routeHandler) appendRequestHead(b []byte, r *http.Request) []byte {
 		}
 	}
 	return append(b, "\r\n"...)
+}
+
+// methodWantsLength reports whether an empty body must still be announced
+// (RFC 9110 §8.6: a user agent SHOULD send Content-Length: 0 for POST/PUT/
+// PATCH without a body; some servers answer 411 otherwise).
+func methodWantsLength(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
 }
 
 // appendURIBytes appends s, percent-encoding bytes that may not appear raw
@@ -147,7 +168,10 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 // Connection), Host (rewritten), forwarding headers (set from the
 // connection) and identity headers (set from the verified certificate).
 func dropRequestHeader(k string, conn []string) bool {
-	if k == "Host" || isForwardingHeader(k) {
+	// Expect: the body is read (and 100 Continue sent by net/http) before
+	// the upstream request goes out. Content-Length is written by
+	// appendRequestHead from what was actually read.
+	if k == "Host" || k == "Expect" || k == "Content-Length" || isForwardingHeader(k) {
 		return true
 	}
 	for _, h := range hopHeaders {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -8,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
+	"github.com/mtlsgate/mtlsgate/internal/problem"
 )
 
 // RouteOptions configure the handler that proxies one route's requests.
@@ -71,19 +73,48 @@ func NewHandler(o RouteOptions) http.Handler {
 }
 
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.fast != nil && incomingEligible(r) {
-		h.serveFast(w, r)
-		return
+	if h.fast != nil && fastShape(r) {
+		switch {
+		case r.ContentLength == 0:
+			h.serveFast(w, r, nil)
+			return
+		case r.ContentLength > 0 && r.ContentLength <= maxBufferedBody:
+			h.serveBuffered(w, r)
+			return
+		}
 	}
 	h.rp.ServeHTTP(w, r)
 }
 
-// incomingEligible reports whether a server request can take the fast
-// path: no body, no upgrade, not CONNECT.
-func incomingEligible(r *http.Request) bool {
-	return (r.Body == nil || r.Body == http.NoBody) && r.ContentLength <= 0 &&
-		r.Method != http.MethodConnect && len(r.TransferEncoding) == 0 &&
-		r.Header.Get("Upgrade") == "" && r.Header.Get("Expect") == ""
+// maxBufferedBody is the largest request body read into memory before the
+// upstream request is sent (typical JSON API bodies). Buffering decouples
+// the upstream request from the client connection: net/http may close an
+// unread request body as soon as the response starts, which with
+// ReverseProxy occasionally breaks the upstream connection mid-response.
+const maxBufferedBody = 64 << 10
+
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, maxBufferedBody); return &b }}
+
+// serveBuffered reads a small request body completely, then proxies it on
+// the fast path.
+func (h *routeHandler) serveBuffered(w http.ResponseWriter, r *http.Request) {
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	body := (*bp)[:r.ContentLength]
+	if _, err := io.ReadFull(r.Body, body); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
+			Detail: "the request body ended before its Content-Length", Instance: r.URL.Path})
+		return
+	}
+	h.serveFast(w, r, body)
+}
+
+// fastShape reports whether a server request can take the fast path when
+// its body (if any) is known in advance: no upgrade, not CONNECT, no
+// chunked body.
+func fastShape(r *http.Request) bool {
+	return r.Method != http.MethodConnect && len(r.TransferEncoding) == 0 &&
+		r.Header.Get("Upgrade") == ""
 }
 
 // setForwarded sets the RFC 7239 Forwarded header from the connection.
