@@ -23,20 +23,11 @@ func LoadKeyPair(spec KeyPairSpec) (*tls.Certificate, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	pw, err := resolvePassword(spec.PasswordFile, spec.PasswordEnv)
+	certData, want, pw, err := openMaterial(spec.Cert, spec.PasswordFile, spec.PasswordEnv)
 	if err != nil {
 		return nil, err
 	}
 	defer pw.wipe()
-
-	certData, err := readFile(spec.Cert)
-	if err != nil {
-		return nil, err
-	}
-	want := keystoreFormat(spec.Cert, certData)
-	if err := checkFormat(spec.Cert, certData, want); err != nil {
-		return nil, err
-	}
 	switch want {
 	case fmtPKCS12:
 		return parsePKCS12KeyPair(spec.Cert, certData, pw, spec.Alias)
@@ -58,6 +49,25 @@ func LoadKeyPair(spec KeyPairSpec) (*tls.Certificate, error) {
 		in.keyPath, in.keyData = spec.Key, keyData
 	}
 	return parsePEMKeyPair(in)
+}
+
+// openMaterial resolves the password, reads path and decides its format
+// (by name, corrected by content), refusing content that does not fit. The
+// caller wipes the password.
+func openMaterial(path, pwFile, pwEnv string) ([]byte, format, password, error) {
+	pw, err := resolvePassword(pwFile, pwEnv)
+	if err != nil {
+		return nil, 0, pw, err
+	}
+	data, err := readFile(path)
+	if err == nil {
+		want := keystoreFormat(path, data)
+		if err = checkFormat(path, data, want); err == nil {
+			return data, want, pw, nil
+		}
+	}
+	pw.wipe()
+	return nil, 0, password{}, err
 }
 
 // newTLSCertificate assembles the result: the leaf is chain[0] and must

@@ -45,19 +45,11 @@ func LoadTrustBundle(spec TrustSpec) (*Bundle, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	pw, err := resolvePassword(spec.PasswordFile, spec.PasswordEnv)
+	data, want, pw, err := openMaterial(spec.File, spec.PasswordFile, spec.PasswordEnv)
 	if err != nil {
 		return nil, err
 	}
 	defer pw.wipe()
-	data, err := readFile(spec.File)
-	if err != nil {
-		return nil, err
-	}
-	want := keystoreFormat(spec.File, data)
-	if err := checkFormat(spec.File, data, want); err != nil {
-		return nil, err
-	}
 	switch want {
 	case fmtPKCS12:
 		return parsePKCS12Trust(spec.File, data, pw)
