@@ -42,3 +42,29 @@ func TestSmallBodyLargeResponse(t *testing.T) {
 		}
 	}
 }
+
+func TestLargeBodiesStreamOnFastPath(t *testing.T) {
+	got := make(chan int, 1)
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- len(b)
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer back.Close()
+	up := newTestUpstream(t, back.URL, nil)
+	h := NewHandler(RouteOptions{Route: "r", Upstream: up, Format: identity.FormatNone,
+		OnError: func(w http.ResponseWriter, r *http.Request, f Failure) { w.WriteHeader(f.Status) }})
+	gw := httptest.NewServer(h)
+	defer gw.Close()
+	for _, size := range []int{0, 1, maxBufferedBody, maxBufferedBody + 1, 1 << 20} {
+		resp, err := http.Post(gw.URL+"/x", "application/octet-stream", bytes.NewReader(bytes.Repeat([]byte("y"), size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "ok" || <-got != size {
+			t.Fatalf("size %d: %d %q", size, resp.StatusCode, b)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
+	"github.com/mtlsgate/mtlsgate/internal/problem"
 )
 
 // serveFast proxies a request whose body (if any) is already in memory
@@ -21,7 +22,7 @@ import (
 // every client-sent identity or forwarding header are dropped, the trusted
 // ones are added. It reports whether it handled the request; false means
 // nothing was sent and the caller should use the general path.
-func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []byte) {
+func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []byte, stream bool) {
 	ft := h.fast
 	bp := requestBufs.Get().(*[]byte)
 	head := h.appendRequestHead((*bp)[:0], r)
@@ -30,8 +31,9 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 		body = nil
 	}
 	var (
-		resp *http.Response
-		err  error
+		resp    *http.Response
+		err     error
+		bodyErr error
 	)
 	for attempt := 0; ; attempt++ {
 		var pc *fastConn
@@ -43,6 +45,23 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 		_, _ = pc.bw.Write(head)
 		if len(body) > 0 {
 			_, _ = pc.bw.Write(body)
+		}
+		if stream {
+			// The whole body goes out before the response is read, so the
+			// client connection is never written to while its body is
+			// still being read.
+			cr := &countingReader{r: r.Body}
+			_, err = io.CopyN(pc.bw, cr, r.ContentLength)
+			switch {
+			case cr.err != nil:
+				bodyErr = cr.err // the client's body failed
+			case cr.n < r.ContentLength:
+				bodyErr = io.ErrUnexpectedEOF // the client sent less than announced
+			}
+			if bodyErr != nil || err != nil {
+				pc.close() // a partial request must never be reused
+				break
+			}
 		}
 		resp, err = pc.flushAndRead(r, w)
 		if err == nil {
@@ -56,17 +75,41 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 			err = r.Context().Err()
 			break
 		}
-		if !(reused && attempt == 0 && errors.Is(err, errClosedIdle) && replayable(r)) {
+		// A streamed body is gone: only buffered or empty bodies are
+		// replayed.
+		if stream || !(reused && attempt == 0 && errors.Is(err, errClosedIdle) && replayable(r)) {
 			break
 		}
 	}
 	*bp = head
 	requestBufs.Put(bp)
+	if bodyErr != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
+			Detail: "the request body ended before its Content-Length", Instance: r.URL.Path})
+		return
+	}
 	if err != nil {
 		h.opts.OnError(w, r, Classify(h.opts.Upstream.Name, err))
 		return
 	}
 	h.writeResponse(w, resp)
+}
+
+// countingReader remembers how much was read and the first read error, so
+// a failure can be blamed on the client (short body) or the upstream.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if err != nil && err != io.EOF && c.err == nil {
+		c.err = err
+	}
+	return n, err
 }
 
 var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

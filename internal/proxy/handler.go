@@ -76,10 +76,13 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.fast != nil && fastShape(r) {
 		switch {
 		case r.ContentLength == 0:
-			h.serveFast(w, r, nil)
+			h.serveFast(w, r, nil, false)
 			return
 		case r.ContentLength > 0 && r.ContentLength <= maxBufferedBody:
 			h.serveBuffered(w, r)
+			return
+		case r.ContentLength > maxBufferedBody:
+			h.serveFast(w, r, nil, true)
 			return
 		}
 	}
@@ -106,7 +109,7 @@ func (h *routeHandler) serveBuffered(w http.ResponseWriter, r *http.Request) {
 			Detail: "the request body ended before its Content-Length", Instance: r.URL.Path})
 		return
 	}
-	h.serveFast(w, r, body)
+	h.serveFast(w, r, body, false)
 }
 
 // fastShape reports whether a server request can take the fast path when
