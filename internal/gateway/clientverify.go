@@ -26,8 +26,8 @@ const (
 // client holds the key is checked by crypto/tls on every handshake.
 //
 // An entry lives at most verifiedChainTTL and never past the earliest
-// NotAfter in its chain; failures are never cached, so a client cannot fill
-// the cache with certificates that do not verify. A reload builds a new
+// NotAfter in its chain; failures are never cached, and entries are keyed by
+// the leaf, so filling the cache takes as many distinct valid certificates. A reload builds a new
 // verifier, so a changed trust bundle takes effect at once. Safe for
 // concurrent use.
 type chainVerifier struct {
@@ -50,17 +50,14 @@ func newChainVerifier(roots *x509.CertPool, now func() time.Time) *chainVerifier
 	return &chainVerifier{roots: roots, now: now, entries: map[[sha256.Size]byte]*verified{}}
 }
 
-func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
-	h := sha256.New()
-	for _, c := range certs {
-		var n [4]byte
-		n[0], n[1], n[2], n[3] = byte(len(c.Raw)>>24), byte(len(c.Raw)>>16), byte(len(c.Raw)>>8), byte(len(c.Raw))
-		h.Write(n[:])
-		h.Write(c.Raw)
-	}
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
+// leafKey keys the cache by the leaf certificate alone. Extra certificates
+// a client appends must not create new entries (VerifyConnection runs
+// before crypto/tls checks the client's signature, so a client without the
+// key could otherwise fill the cache with one public certificate). A leaf
+// that verified once chains to a trusted root whatever intermediates it is
+// sent with later, so this weakens nothing.
+func leafKey(certs []*x509.Certificate) [sha256.Size]byte {
+	return sha256.Sum256(certs[0].Raw)
 }
 
 // verify returns the verified chain for the certificates a client sent
@@ -69,7 +66,7 @@ func chainKey(certs []*x509.Certificate) [sha256.Size]byte {
 // error is a *tls.CertificateVerificationError, as crypto/tls returns.
 func (v *chainVerifier) verify(certs []*x509.Certificate) (*verified, error) {
 	now := v.now()
-	key := chainKey(certs)
+	key := leafKey(certs)
 	v.mu.Lock()
 	e := v.entries[key]
 	v.mu.Unlock()
@@ -97,16 +94,13 @@ func (v *chainVerifier) verify(certs []*x509.Certificate) (*verified, error) {
 	}
 	e = &verified{chain: chains[0], id: identity.FromChain(chains[0]), expires: expires}
 	v.mu.Lock()
-	if len(v.entries) >= maxVerifiedChains {
-		// Drop expired entries, or failing that an arbitrary one: the cache
-		// is an optimisation, never a source of truth.
-		for k, old := range v.entries {
-			if !now.Before(old.expires) || len(v.entries) >= maxVerifiedChains {
-				delete(v.entries, k)
-			}
-			if len(v.entries) < maxVerifiedChains*9/10 {
-				break
-			}
+	if _, exists := v.entries[key]; !exists && len(v.entries) >= maxVerifiedChains {
+		// Drop one entry (map iteration starts at a random place): the
+		// cache is an optimisation, never a source of truth, and eviction
+		// stays O(1) under the lock.
+		for k := range v.entries {
+			delete(v.entries, k)
+			break
 		}
 	}
 	v.entries[key] = e

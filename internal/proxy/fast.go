@@ -47,6 +47,7 @@ type fastTransport struct {
 
 type fastConn struct {
 	t      *fastTransport
+	stop   func() bool // disarms watch
 	c      net.Conn
 	lr     *limitReader // bounds the response head; br reads through it
 	br     *bufio.Reader
@@ -269,7 +270,27 @@ func (t *fastTransport) CloseIdleConnections() {
 	}
 }
 
+// watch ends any blocked read or write on the connection when ctx is done
+// (client gone), from the request write to the end of the response body,
+// so a stalled upstream can never hold the handler. unwatch must be called
+// before the connection is pooled.
+func (pc *fastConn) watch(ctx context.Context) {
+	pc.stop = context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(aLongTimeAgo) })
+}
+
+// unwatch disarms watch; false means cancellation already moved the
+// deadlines, so the connection must not be reused.
+func (pc *fastConn) unwatch() bool {
+	if pc.stop == nil {
+		return true
+	}
+	ok := pc.stop()
+	pc.stop = nil
+	return ok
+}
+
 func (pc *fastConn) close() {
+	pc.unwatch()
 	_ = pc.c.Close()
 	if pc.t.slots != nil {
 		<-pc.t.slots
@@ -282,6 +303,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // returned wrapped so that the connection goes back to the pool once it has
 // been read to the end.
 func (pc *fastConn) roundTrip(req *http.Request) (*http.Response, error) {
+	pc.watch(req.Context())
 	if err := req.Write(pc.bw); err != nil {
 		return nil, err
 	}
@@ -297,12 +319,14 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 	if err := pc.bw.Flush(); err != nil {
 		return nil, errClosedIdleOr(err)
 	}
-	// Cancellation and the response-header timeout both end a blocked read
-	// by moving the deadline.
-	stop := context.AfterFunc(req.Context(), func() { _ = pc.c.SetReadDeadline(aLongTimeAgo) })
-	defer stop()
+	// The response-header timeout moves the read deadline; cancellation
+	// (see watch) moves it into the past. Checking the context after every
+	// deadline change keeps a cancellation from being overwritten.
 	if d := pc.t.respHeaderTimeout; d > 0 {
 		_ = pc.c.SetReadDeadline(time.Now().Add(d))
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
 	}
 	if _, err := pc.br.Peek(1); err != nil {
 		return nil, errClosedIdleOr(err)
@@ -332,17 +356,16 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 		}
 	}
 	pc.lr.n = unlimited
-	if !stop() {
-		_ = resp.Body.Close()
-		return nil, req.Context().Err()
-	}
 	_ = pc.c.SetReadDeadline(time.Time{})
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return nil, fmt.Errorf("proxy: upstream switched protocols on a request that did not ask to")
 	}
 	if resp.Body == http.NoBody || resp.Body == nil {
 		resp.Body = http.NoBody
-		pc.release(resp.Close)
+		pc.release(resp.Close || !pc.unwatch())
 		return resp, nil
 	}
 	resp.Body = &fastBody{rc: resp.Body, pc: pc, closeConn: resp.Close}
@@ -417,7 +440,7 @@ func (b *fastBody) Close() error {
 		return nil
 	}
 	b.done = true
-	if b.eof {
+	if b.eof && b.pc.unwatch() {
 		b.pc.release(b.closeConn)
 		return nil
 	}

@@ -234,3 +234,32 @@ func TestFastTransportReapsIdleAndRetires(t *testing.T) {
 		t.Fatalf("retired transport kept %d idle connections (dialled %d)", n, conns.Load())
 	}
 }
+
+// TestFastHandlerClientGoneWhileUpstreamStalls: a client that gives up
+// while the upstream stalls mid-body must release the handler and the
+// upstream connection.
+func TestFastHandlerClientGoneWhileUpstreamStalls(t *testing.T) {
+	upstreamSawClose := make(chan struct{})
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		_, _ = io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // stall until the gateway drops the connection
+		close(upstreamSawClose)
+	}))
+	defer back.Close()
+	up := newTestUpstream(t, back.URL, nil)
+	h := NewHandler(RouteOptions{Route: "r", Upstream: up, OnError: func(w http.ResponseWriter, r *http.Request, f Failure) { w.WriteHeader(f.Status) }})
+	gw := httptest.NewServer(h)
+	defer gw.Close()
+	c := &http.Client{Timeout: 300 * time.Millisecond}
+	if resp, err := c.Get(gw.URL + "/"); err == nil {
+		_, _ = io.ReadAll(resp.Body) // times out mid-body
+		resp.Body.Close()
+	}
+	select {
+	case <-upstreamSawClose:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the gateway kept the stalled upstream connection after the client left")
+	}
+}

@@ -42,6 +42,7 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 		if err != nil {
 			break
 		}
+		pc.watch(r.Context())
 		_, _ = pc.bw.Write(head)
 		if len(body) > 0 {
 			_, _ = pc.bw.Write(body)
@@ -214,7 +215,7 @@ func dropRequestHeader(k string, conn []string) bool {
 	// Expect: the body is read (and 100 Continue sent by net/http) before
 	// the upstream request goes out. Content-Length is written by
 	// appendRequestHead from what was actually read.
-	if k == "Host" || k == "Expect" || k == "Content-Length" || isForwardingHeader(k) {
+	if k == "Host" || k == "Expect" || k == "Content-Length" || isForwardingHeader(k) || isFramingLookalike(k) {
 		return true
 	}
 	for _, h := range hopHeaders {
@@ -228,12 +229,26 @@ func dropRequestHeader(k string, conn []string) bool {
 // forwardingHeaders are set by the gateway from the connection.
 var forwardingHeaders = []string{"forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
 
+// framingHeaders decide how a message is delimited or routed hop by hop;
+// their '_' spellings are dropped too, in case an upstream folds them.
+var framingHeaders = []string{"host", "content-length", "transfer-encoding", "connection", "proxy-connection",
+	"keep-alive", "te", "trailer", "upgrade", "expect"}
+
 // isForwardingHeader reports whether name is one of forwardingHeaders in
 // any letter case and with '_' for '-': upstreams behind CGI, WSGI or PHP
 // see X_Forwarded_For and X-Forwarded-For as the same variable, so a
 // client must not be able to send either.
-func isForwardingHeader(name string) bool {
-	for _, f := range forwardingHeaders {
+func isForwardingHeader(name string) bool { return foldedIn(name, forwardingHeaders) }
+
+// isFramingLookalike reports whether name spells a framing header with '_'.
+func isFramingLookalike(name string) bool {
+	return strings.IndexByte(name, '_') >= 0 && foldedIn(name, framingHeaders)
+}
+
+// foldedIn reports whether name, lower-cased with '_' read as '-', is in
+// list (lower case).
+func foldedIn(name string, list []string) bool {
+	for _, f := range list {
 		if len(name) != len(f) {
 			continue
 		}

@@ -49,7 +49,7 @@ func NewHandler(o RouteOptions) http.Handler {
 		BufferPool: sharedBuffers,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			for k := range pr.Out.Header {
-				if isForwardingHeader(k) {
+				if isForwardingHeader(k) || isFramingLookalike(k) {
 					delete(pr.Out.Header, k)
 				}
 			}

@@ -19,7 +19,7 @@ func CleanPath(p string) string {
 	segs := strings.Split(p, "/")
 	out := make([]string, 0, len(segs))
 	for _, s := range segs {
-		switch s {
+		switch dotSegment(s) {
 		case "", ".":
 		case "..":
 			if len(out) > 0 {
@@ -36,6 +36,18 @@ func CleanPath(p string) string {
 	return c
 }
 
+// dotSegment returns "." or ".." for a dot segment, also when it carries
+// path parameters (".;x", "..;x": Tomcat and Spring resolve "/a/..;/b" to
+// "/b", so the gateway must too, or a route could be bypassed), else s.
+func dotSegment(s string) string {
+	if i := strings.IndexByte(s, ';'); i >= 0 {
+		if b := s[:i]; b == "." || b == ".." {
+			return b
+		}
+	}
+	return s
+}
+
 func isClean(p string) bool {
 	if p[0] != '/' {
 		return false
@@ -47,7 +59,7 @@ func isClean(p string) bool {
 		if p[i] == '.' && p[i-1] == '/' {
 			// "/." followed by end, "/" or ".": a dot segment.
 			rest := p[i+1:]
-			if rest == "" || rest[0] == '/' || rest == "." || strings.HasPrefix(rest, "./") {
+			if rest == "" || rest[0] == '/' || rest[0] == ';' || rest == "." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, ".;") {
 				return false
 			}
 		}

@@ -99,6 +99,11 @@ func TestCleanPath(t *testing.T) {
 		"relative":               "/relative",
 		"/api/secure/..%2Fx":     "/api/secure/..%2Fx",
 		"/api/public/../secure/": "/api/secure/",
+		"/public/..;/admin":      "/admin",
+		"/public/..;x=1/admin":   "/admin",
+		"/a/.;/b":                "/a/b",
+		"/a/b;v=1":               "/a/b;v=1",
+		"/a/..x;/b":              "/a/..x;/b",
 	}
 	for in, want := range tests {
 		if got := CleanPath(in); got != want {
@@ -120,7 +125,7 @@ func FuzzCleanPath(f *testing.F) {
 			t.Fatalf("CleanPath(%q) = %q: has //", p, c)
 		}
 		for _, seg := range strings.Split(c, "/") {
-			if seg == "." || seg == ".." {
+			if d := dotSegment(seg); d == "." || d == ".." {
 				t.Fatalf("CleanPath(%q) = %q: has dot segment", p, c)
 			}
 		}
