@@ -132,6 +132,7 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		return nil, &config.FieldError{Path: "routes", Err: err}
 	}
 	st.routes = tab
+	st.warnings = append(st.warnings, openRouteWarnings(cfg)...)
 	if cfg.Path != "" {
 		st.files = append(st.files, cfg.Path)
 	}
@@ -148,6 +149,32 @@ func (st *state) discard(previous *state) {
 			u.Close()
 		}
 	}
+}
+
+// openRouteWarnings flags routes that accept any verified certificate
+// while listeners trust different CAs: routes apply on every listener, so
+// such a route admits certificates from every listener's client_ca.
+func openRouteWarnings(cfg *config.Config) []string {
+	cas := map[string]bool{}
+	var names []string
+	for _, l := range cfg.Listeners {
+		if l.TLS != nil && l.TLS.ClientAuth != config.ClientAuthNone && l.TLS.ClientCA != "" && !cas[l.TLS.ClientCA] {
+			cas[l.TLS.ClientCA] = true
+			names = append(names, l.TLS.ClientCA)
+		}
+	}
+	if len(names) < 2 {
+		return nil
+	}
+	var out []string
+	for _, r := range cfg.Routes {
+		if r.ClientCert == config.ClientCertRequired && len(r.Allow) == 0 {
+			out = append(out, fmt.Sprintf("route %s requires a client certificate but has no allow list, and listeners trust different CAs (%s): "+
+				"routes apply on every listener, so a certificate from any of them passes; add an allow entry (e.g. issuer_cn) to restrict it",
+				r.Name, strings.Join(names, ", ")))
+		}
+	}
+	return out
 }
 
 func joinPath(prefix, sub string) string {
