@@ -352,7 +352,9 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 				h[k] = vv
 			}
 			info.WriteHeader(r.StatusCode)
-			clear(h) // WriteHeader does not reset headers after a 1xx
+			for k := range r.Header { // WriteHeader keeps headers after a 1xx
+				delete(h, k)
+			}
 		}
 	}
 	pc.lr.n = unlimited
