@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
 	"github.com/mtlsgate/mtlsgate/internal/route"
@@ -12,36 +14,48 @@ import (
 
 // connInfo is what the gateway knows about one client connection. It is
 // built once, when net/http starts serving the connection (after the
-// handshake), and read by every request on it.
+// handshake), and read by every request on it (concurrently on HTTP/2).
 type connInfo struct {
 	listener string
 	// sni is the normalised server name the client asked for ("" if none).
 	sni string
-	// id is the verified client identity (nil without a certificate).
-	id *identity.Identity
 	// by is the gateway's own URI SAN on this listener (XFCC "By").
 	by string
+	// peer is the certificate chain the client sent (nil: none).
+	peer []*x509.Certificate
+	// auth is the identity with the verifier that vouched for it; see
+	// identity.
+	auth atomic.Pointer[connAuth]
+}
+
+// connAuth pairs an identity (nil: anonymous) with the listener verifier
+// (one per published state) that verified it.
+type connAuth struct {
+	v  *chainVerifier
+	id *identity.Identity
 }
 
 type connKey struct{}
 
-// connContext parses the connection's identity once (see connInfo).
+// connContext verifies and parses the connection's identity once (see
+// connInfo).
 func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) context.Context {
 	return func(ctx context.Context, c net.Conn) context.Context {
 		ci := &connInfo{listener: listener}
 		if tc, ok := c.(*tls.Conn); ok {
 			cs := tc.ConnectionState()
 			ci.sni = route.NormalizeHost(cs.ServerName)
-			ci.id = g.verifiedIdentity(listener, cs)
-			if ci.id != nil {
-				g.metrics.ClientCertExpiry.Seen(ci.id.FingerprintSHA256, ci.id.Subject, ci.id.SerialHex, ci.id.NotAfter)
+			ci.peer = cs.PeerCertificates
+			st := g.state.Load()
+			if id := g.identity(st, ci); id != nil {
+				g.metrics.ClientCertExpiry.Seen(id.FingerprintSHA256, id.Subject, id.SerialHex, id.NotAfter)
 			}
 			resumed := "false"
 			if cs.DidResume {
 				resumed = "true"
 			}
 			g.metrics.Handshakes.WithLabelValues(listener, tls.VersionName(cs.Version), resumed).Inc()
-			if ls := g.state.Load().listeners[listener]; ls != nil {
+			if ls := st.listeners[listener]; ls != nil {
 				ci.by = ls.by
 			}
 		}
@@ -49,28 +63,28 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 	}
 }
 
-// verifiedIdentity returns the identity of a connection's client
-// certificate, which VerifyConnection has verified during the handshake
-// (the verifier's cache hands back the same chain and identity). It returns
-// nil without a certificate or if verification fails now (e.g. after a
-// reload between handshake and here), so such a connection is treated as
-// anonymous, never as authenticated.
-func (g *Gateway) verifiedIdentity(listener string, cs tls.ConnectionState) *identity.Identity {
-	if len(cs.VerifiedChains) > 0 {
-		return identity.FromChain(cs.VerifiedChains[0])
+// identity returns the connection's verified identity under state st, or
+// nil (anonymous). The client's chain was verified during the handshake;
+// it is verified again (from the verifier's cache) whenever the listener's
+// trust has been reloaded since, so a reload that removes a CA takes effect
+// on connections that are already open at their next request, not only on
+// new ones. The common case is one pointer comparison.
+func (g *Gateway) identity(st *state, ci *connInfo) *identity.Identity {
+	var v *chainVerifier
+	if ls := st.listeners[ci.listener]; ls != nil {
+		v = ls.verifier
 	}
-	if len(cs.PeerCertificates) == 0 {
-		return nil
+	if a := ci.auth.Load(); a != nil && a.v == v {
+		return a.id
 	}
-	ls := g.state.Load().listeners[listener]
-	if ls == nil || ls.verifier == nil {
-		return nil
+	a := &connAuth{v: v}
+	if v != nil && len(ci.peer) > 0 {
+		if e, err := v.verify(ci.peer); err == nil {
+			a.id = e.id
+		}
 	}
-	v, err := ls.verifier.verify(cs.PeerCertificates)
-	if err != nil {
-		return nil
-	}
-	return v.id
+	ci.auth.Store(a)
+	return a.id
 }
 
 func connInfoOf(r *http.Request) *connInfo {
@@ -82,7 +96,7 @@ func connInfoOf(r *http.Request) *connInfo {
 }
 
 // identityOf is the proxy's view of the request's identity.
-func identityOf(r *http.Request) (*identity.Identity, string) {
+func (g *Gateway) identityOf(r *http.Request) (*identity.Identity, string) {
 	ci := connInfoOf(r)
-	return ci.id, ci.by
+	return g.identity(g.state.Load(), ci), ci.by
 }

@@ -102,7 +102,7 @@ func (g *Gateway) load() (*state, error) {
 	probs := src.Annotate(config.Validate(cfg))
 	st, err := build(cfg, buildDeps{
 		metrics: g.metrics, previous: g.state.Load(),
-		identityOf: identityOf, onError: g.upstreamFailed,
+		identityOf: g.identityOf, onError: g.upstreamFailed,
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)

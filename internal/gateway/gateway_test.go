@@ -182,3 +182,26 @@ func TestHandshakeFailureReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustChangeAppliesToOpenConnections removes the client CA by reload
+// while a keep-alive connection stays open: its next request must no
+// longer be authenticated.
+func TestTrustChangeAppliesToOpenConnections(t *testing.T) {
+	e := newEnv(t)
+	e.start(baseConfig)
+	alice := e.clients.Issue(t, testpki.Options{CN: "alice"})
+	var conns int
+	c := e.client(alice, false, func(tc *tls.Config) {
+		tc.VerifyConnection = func(tls.ConnectionState) error { conns++; return nil }
+	})
+	expectStatus(t, "before", e.get(c, e.url("/secure/x"), nil), 200)
+	testpki.NewRootCA(t, "Other Root").WriteCA(t, e.dir, "clients-ca")
+	if err := e.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.get(c, e.url("/secure/x"), nil)
+	if conns != 1 {
+		t.Fatalf("the client opened %d connections; the test needs the same one reused", conns)
+	}
+	expectStatus(t, "same connection after the CA was removed", r, 401)
+}

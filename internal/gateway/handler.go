@@ -105,7 +105,7 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 		RemoteAddr: r.RemoteAddr, Reason: rw.reason, StrippedHeaders: rw.stripped,
 		InsecureUpstream: rs != nil && rw.proxied && rs.upstream.Insecure,
 	}
-	if id := ci.id; id != nil {
+	if id := g.identity(g.state.Load(), ci); id != nil {
 		e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
 	}
 	g.access.Write(&e)
@@ -144,12 +144,13 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 	}
 	switch rs.clientCert {
 	case config.ClientCertRequired:
-		if ci.id == nil {
+		id := g.identity(st, ci)
+		if id == nil {
 			g.refuse(rw, r, rs, http.StatusUnauthorized, "client_cert_required", "a client certificate is required for this route; connect with a certificate issued by a CA this listener trusts")
 			return rs
 		}
 		if rs.policy != nil {
-			if ok, _ := rs.policy.Allowed(ci.id); !ok {
+			if ok, _ := rs.policy.Allowed(id); !ok {
 				g.refuse(rw, r, rs, http.StatusForbidden, "not_allowed", "the client certificate is valid but not allowed on this route")
 				return rs
 			}
@@ -170,7 +171,7 @@ func (g *Gateway) refuse(rw *recorder, r *http.Request, rs *routeState, status i
 		d.Route = rs.name
 	}
 	if status == http.StatusForbidden {
-		if id := connInfoOf(r).id; id != nil {
+		if id := g.identity(g.state.Load(), connInfoOf(r)); id != nil {
 			d.Identity = &problem.Identity{Subject: id.Subject, SANs: id.SANs(), Serial: id.SerialHex}
 		}
 	}
