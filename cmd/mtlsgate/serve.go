@@ -128,8 +128,12 @@ is listed with its YAML path and line. Exit status 0 only when valid.`,
 		Example: "  mtlsgate validate -c mtlsgate.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if err := gateway.Check(cfgPath); err != nil {
+			warnings, err := gateway.Check(cfgPath)
+			if err != nil {
 				return configError(stderr, cfgPath, err)
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(stderr, "warning: %s\n", w)
 			}
 			fmt.Fprintf(stdout, "%s: valid\n", cfgPath)
 			return nil

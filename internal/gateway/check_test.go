@@ -32,7 +32,7 @@ routes:
     upstream: up
     forward: {format: json}
 `)
-	err := Check(path)
+	_, err := Check(path)
 	probs := config.AsProblems(err)
 	want := []string{
 		"listeners[0].tls.cert (line 5)", "does not match private key",
@@ -50,5 +50,28 @@ routes:
 		if probs[i].Line != 0 && probs[i].Line < probs[i-1].Line {
 			t.Errorf("problems not in document order:\n%s", all)
 		}
+	}
+}
+
+func TestCheckReturnsWarnings(t *testing.T) {
+	e := newEnv(t)
+	path := e.writeConfig(`listeners:
+  - name: public
+    address: 127.0.0.1:0
+    tls: {cert: server.pem, key: server.key, client_ca: clients-ca.pem}
+upstreams:
+  - name: up
+    url: https://127.0.0.1:1
+    tls: {insecure_skip_verify: true}
+routes:
+  - name: a
+    upstream: up
+`)
+	warnings, err := Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(warnings, "\n"), "insecure_skip_verify is true") {
+		t.Errorf("insecure upstream not warned about: %q", warnings)
 	}
 }

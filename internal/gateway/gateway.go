@@ -83,12 +83,16 @@ func New(opts Options) (*Gateway, error) {
 
 // Check loads, validates and builds the configuration at path without
 // opening sockets: what `mtlsgate validate` runs. It returns every problem.
-func Check(path string) error {
+// The warnings are what serve would log at start-up (insecure upstreams,
+// key files readable by others, routes open to several CAs).
+func Check(path string) (warnings []string, err error) {
 	g, err := New(Options{ConfigPath: path})
-	if err == nil {
-		g.state.Load().discard(nil)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	st := g.state.Load()
+	st.discard(nil)
+	return st.warnings, nil
 }
 
 // load reads the config file and builds a state from it (not published).
