@@ -17,7 +17,7 @@ server_cert() {
 	fi
 }
 
-# conf_mtlsgate DIR PORT ADMIN_PORT KIND
+# conf_mtlsgate DIR PORT ADMIN_PORT KIND   (MTLSGATE_LOG_LEVEL, default warn)
 conf_mtlsgate() {
 	local dir=$1 port=$2 admin=$3 crt key _c
 	read -r crt key _c < <(server_cert "$4")
@@ -38,7 +38,7 @@ routes:
     client_cert: required
     allow: [{cn: "client-*"}, {o: "Bench Corp"}]
     forward: {format: rfc9440}
-log: {level: warn, access: false}
+log: {level: ${MTLSGATE_LOG_LEVEL:-warn}, access: false}
 YAML
 }
 

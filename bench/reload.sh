@@ -15,6 +15,8 @@ BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$BENCH/.." && pwd)
 # shellcheck source=bench/pki.sh
 source "$BENCH/pki.sh"
+# shellcheck source=bench/peers.sh
+source "$BENCH/peers.sh"
 
 DURATION=${DURATION:-60}
 RELOAD_EVERY=${RELOAD_EVERY:-1}
@@ -65,23 +67,9 @@ taskset -c 1 env GOMAXPROCS=1 "$WORK/bin/upstream" --listen "127.0.0.1:$UP_PORT"
 	--cert "$PKI/upstream.pem" --key "$PKI/upstream.key" --client-ca "$PKI/ca.pem" 2>"$WORK/upstream.log" &
 PIDS+=($!)
 wait_port "$UP_PORT"
-cat >"$WORK/mtlsgate.yaml" <<YAML
-listeners:
-  - name: public
-    address: 127.0.0.1:$GW_PORT
-    tls: {cert: $PKI/server.pem, key: $PKI/server.key, client_ca: $PKI/ca.pem, client_auth: require}
-upstreams:
-  - name: up
-    url: https://127.0.0.1:$UP_PORT
-    tls: {cert: $PKI/gw.pem, key: $PKI/gw.key, ca: $PKI/ca.pem, server_name: localhost}
-routes:
-  - name: api
-    match: {path_prefix: /}
-    upstream: up
-    client_cert: required
-    allow: [{cn: "client-*"}, {o: "Bench Corp"}]
-log: {level: info, access: false}
-YAML
+AD_PORT=$(free_port)
+# The same gateway config as bench/run.sh, at info level to count reloads.
+MTLSGATE_LOG_LEVEL=info conf_mtlsgate "$WORK" "$GW_PORT" "$AD_PORT" ec
 taskset -c 0 env GOMAXPROCS=1 "$WORK/bin/mtlsgate" serve -c "$WORK/mtlsgate.yaml" --watch=false \
 	>/dev/null 2>"$WORK/mtlsgate.log" &
 GW_PID=$!

@@ -35,15 +35,18 @@ func render(o *options, runs map[string][]*run, versions string) string {
 	p("- placement: peers on %s (one worker/thread, GOMAXPROCS=1); load generator and upstream on %s\n\n", o.peerCPU, o.genCPU)
 
 	p("### Throughput: median ok req/s (min..max over runs), median p99 latency\n\n")
-	p("| peer |")
-	for _, w := range o.workloads {
-		p(" %s |", w)
+	tableHead := func() {
+		p("| peer |")
+		for _, w := range o.workloads {
+			p(" %s |", w)
+		}
+		p("\n|---|")
+		for range o.workloads {
+			p("---|")
+		}
+		p("\n")
 	}
-	p("\n|---|")
-	for range o.workloads {
-		p("---|")
-	}
-	p("\n")
+	tableHead()
 	for _, peer := range o.peers {
 		p("| %s |", peer)
 		for _, w := range o.workloads {
@@ -83,15 +86,7 @@ func render(o *options, runs map[string][]*run, versions string) string {
 	p("that run measured the generator, not the peer, and its ratio is a lower bound on the gap.\n")
 	p("Foreign is CPU used by processes other than the peer, the upstream and the generator, in %% of one core;\n")
 	p("a run above the noise threshold is repeated, and cells with runs still marked noisy say so.\n\n")
-	p("| peer |")
-	for _, w := range o.workloads {
-		p(" %s |", w)
-	}
-	p("\n|---|")
-	for range o.workloads {
-		p("---|")
-	}
-	p("\n")
+	tableHead()
 	for _, peer := range o.peers {
 		p("| %s |", peer)
 		for _, w := range o.workloads {
