@@ -30,6 +30,8 @@ Start with:  mtlsgate demo`,
 		newServeCmd(stdout, stderr),
 		newValidateCmd(stdout, stderr),
 		newDemoCmd(stdout, stderr),
+		newCACmd(stdout, stderr),
+		newInitCmd(stdout, stderr),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -8,6 +8,11 @@ type Config struct {
 	Upstreams []Upstream `yaml:"upstreams"`
 	Routes    []Route    `yaml:"routes"`
 	Log       Log        `yaml:"log"`
+	// CA runs the built-in certificate authority in this process.
+	CA *CA `yaml:"ca"`
+	// EchoServers are built-in mTLS echo upstreams for trying a setup
+	// (mtlsgate init writes one).
+	EchoServers []EchoServer `yaml:"echo_servers"`
 
 	// Dir is the directory relative file paths are resolved against (the
 	// config file's directory). Not read from YAML.
@@ -134,6 +139,39 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 	Format string `yaml:"format"` // json (default) | text
 	Access *bool  `yaml:"access"` // access log on (default true)
+}
+
+// CA configures the built-in certificate authority (see "mtlsgate ca").
+type CA struct {
+	// Dir is the CA directory made by "mtlsgate ca init".
+	Dir string `yaml:"dir"`
+	// ServeOn names the listener that publishes /ca/crl, /ca/ocsp,
+	// /ca/root.pem and /ca/chain.pem. A listener without a tls block is
+	// plain HTTP, the usual way to publish CRLs and OCSP.
+	ServeOn string `yaml:"serve_on"`
+	// AutoRenew renews the gateway's own listener and upstream client
+	// certificates issued by this CA at 2/3 of their lifetime (default true).
+	AutoRenew *bool `yaml:"auto_renew"`
+	// RevocationPoll is how often serve looks for revocations made by other
+	// processes (default 250ms; at most 1s so revocations apply within a
+	// second).
+	RevocationPoll Duration `yaml:"revocation_poll"`
+}
+
+// EchoServer is a built-in upstream that answers every request with its
+// method, path and the identity headers it received, as JSON. It requires
+// client certificates from client_ca, like a real upstream behind the
+// gateway should.
+type EchoServer struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	Cert    string `yaml:"cert"`
+	Key     string `yaml:"key"`
+	// ClientCA verifies the callers (the gateway's upstream certificate).
+	ClientCA string `yaml:"client_ca"`
+	// AllowCN, when set, admits only callers with one of these common
+	// names, so clients of the same CA cannot bypass the gateway.
+	AllowCN []string `yaml:"allow_cn"`
 }
 
 // Enumerations used by Validate and the gateway.

@@ -17,6 +17,8 @@ const (
 	DefaultResponseHeaderTimeout = 60 * time.Second
 	DefaultIdleConnTimeout       = 90 * time.Second
 	DefaultMaxIdleConnsPerHost   = 512
+
+	DefaultRevocationPoll = 250 * time.Millisecond
 )
 
 // Defaults fills in every value the user left out. It is the only place that
@@ -60,6 +62,13 @@ func Defaults(c *Config) {
 		if r.Match.PathPrefix == "" {
 			r.Match.PathPrefix = "/"
 		}
+	}
+	if c.CA != nil {
+		if c.CA.AutoRenew == nil {
+			t := true
+			c.CA.AutoRenew = &t
+		}
+		setDur(&c.CA.RevocationPoll, DefaultRevocationPoll)
 	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"

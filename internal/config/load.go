@@ -225,4 +225,13 @@ func (c *Config) resolvePaths() {
 			}
 		}
 	}
+	if c.CA != nil {
+		res(&c.CA.Dir)
+	}
+	for i := range c.EchoServers {
+		e := &c.EchoServers[i]
+		for _, p := range []*string{&e.Cert, &e.Key, &e.ClientCA} {
+			res(p)
+		}
+	}
 }

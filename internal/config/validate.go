@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks c and returns every problem found (nil when valid). It is
@@ -25,7 +26,9 @@ func Validate(c *Config) error {
 		checkName(&p, path+".name", l.Name, "listener", listenerNames, i)
 		checkAddress(&p, path+".address", l.Address)
 		if l.TLS == nil {
-			p.add(path+".tls", "required: mtlsgate terminates TLS on every API listener")
+			if c.CA == nil || c.CA.ServeOn != l.Name {
+				p.add(path+".tls", "required: mtlsgate terminates TLS on every API listener (only the ca.serve_on listener may be plain HTTP, to publish CRLs and OCSP)")
+			}
 		} else {
 			validateListenerTLS(&p, path+".tls", l.TLS)
 			if l.TLS.ClientAuth != ClientAuthNone {
@@ -46,6 +49,8 @@ func Validate(c *Config) error {
 		validateRoute(&p, i, &c.Routes[i], routeNames, upstreamNames, anyClientCerts)
 	}
 	checkShadowedRoutes(&p, c.Routes)
+	validateCA(&p, c.CA, listenerNames)
+	validateEchoServers(&p, c.EchoServers)
 	validateLog(&p, c.Log)
 	return p.Err()
 }
@@ -321,5 +326,36 @@ func validateLog(p *Problems, l Log) {
 	case "json", "text":
 	default:
 		p.add("log.format", "%q: want json or text", l.Format)
+	}
+}
+
+func validateCA(p *Problems, ca *CA, listeners map[string]int) {
+	if ca == nil {
+		return
+	}
+	if ca.Dir == "" {
+		p.add("ca.dir", "required: the directory made by mtlsgate ca init")
+	}
+	if ca.ServeOn != "" {
+		if _, ok := listeners[ca.ServeOn]; !ok {
+			p.add("ca.serve_on", "%q: no listener with this name", ca.ServeOn)
+		}
+	}
+	if ca.RevocationPoll.D() < 10*time.Millisecond || ca.RevocationPoll.D() > time.Second {
+		p.add("ca.revocation_poll", "%s: want 10ms..1s (revocations must apply within a second)", ca.RevocationPoll.D())
+	}
+}
+
+func validateEchoServers(p *Problems, servers []EchoServer) {
+	names := map[string]int{}
+	for i, e := range servers {
+		path := fmt.Sprintf("echo_servers[%d]", i)
+		checkName(p, path+".name", e.Name, "echo server", names, i)
+		checkAddress(p, path+".address", e.Address)
+		for _, f := range []struct{ key, val string }{{"cert", e.Cert}, {"key", e.Key}, {"client_ca", e.ClientCA}} {
+			if f.val == "" {
+				p.add(path+"."+f.key, "required: an echo server is an mTLS upstream")
+			}
+		}
 	}
 }

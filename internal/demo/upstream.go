@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
@@ -18,6 +19,12 @@ import (
 // headers. It requires a client certificate issued by caFile, so only the
 // gateway can call it.
 func EchoUpstream(ln net.Listener, certFile, keyFile, caFile string) (*http.Server, error) {
+	return EchoServer(ln, "orders (demo echo)", certFile, keyFile, caFile, nil)
+}
+
+// EchoServer is EchoUpstream with the name it reports in its answers and,
+// when allowCN is not empty, only callers with one of those common names.
+func EchoServer(ln net.Listener, name, certFile, keyFile, caFile string, allowCN []string) (*http.Server, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("demo: upstream certificate: %w", err)
@@ -31,22 +38,28 @@ func EchoUpstream(ln net.Listener, certFile, keyFile, caFile string) (*http.Serv
 		return nil, fmt.Errorf("demo: %s holds no certificate", caFile)
 	}
 	srv := &http.Server{
-		Handler:           http.HandlerFunc(echo),
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { echo(w, r, name) }),
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			ClientCAs:    pool,
 			ClientAuth:   tls.RequireAndVerifyClientCert,
 			MinVersion:   tls.VersionTLS12,
+			VerifyConnection: func(cs tls.ConnectionState) error {
+				if len(allowCN) == 0 || slices.Contains(allowCN, cs.PeerCertificates[0].Subject.CommonName) {
+					return nil
+				}
+				return fmt.Errorf("echo server %s: caller %q is not in allow_cn", name, cs.PeerCertificates[0].Subject.CommonName)
+			},
 		},
 	}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	return srv, nil
 }
 
-func echo(w http.ResponseWriter, r *http.Request) {
+func echo(w http.ResponseWriter, r *http.Request, name string) {
 	out := map[string]any{
-		"upstream":          "orders (demo echo)",
+		"upstream":          name,
 		"method":            r.Method,
 		"path":              r.URL.Path,
 		"gateway_client":    r.TLS.PeerCertificates[0].Subject.String(),

@@ -50,6 +50,10 @@ type Failure struct {
 // Handshake explains a server-side handshake error. now is used to say how
 // long ago a certificate expired.
 func Handshake(err error, l Listener, now time.Time) Failure {
+	var re *RevokedError
+	if errors.As(err, &re) {
+		return Failure{Code: CodeRevoked, Reason: re.explain(now), Client: re.Cert}
+	}
 	var cve *tls.CertificateVerificationError
 	if errors.As(err, &cve) {
 		var leaf *x509.Certificate
@@ -192,4 +196,23 @@ func Ago(d time.Duration) string {
 		return plural(int64(d/time.Minute), "minute")
 	}
 	return plural(int64(d/time.Second), "second")
+}
+
+// RevokedError refuses a certificate because its issuer revoked it.
+type RevokedError struct {
+	Cert      *x509.Certificate
+	RevokedAt time.Time
+	Reason    string // RFC 5280 reason name
+	// Source says who vouched for the revocation ("built-in CA", a CRL
+	// file, an OCSP responder).
+	Source string
+}
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("certificate %s (serial %s) is revoked (%s)", Name(e.Cert), e.Cert.SerialNumber.Text(16), e.Reason)
+}
+
+func (e *RevokedError) explain(now time.Time) string {
+	return fmt.Sprintf("%s (serial %s) was revoked %s (%s ago, reason %s) according to the %s; issue a new certificate for this client",
+		Name(e.Cert), e.Cert.SerialNumber.Text(16), e.RevokedAt.UTC().Format(time.RFC3339), Ago(now.Sub(e.RevokedAt)), e.Reason, e.Source)
 }

@@ -33,6 +33,10 @@ const (
 type chainVerifier struct {
 	roots *x509.CertPool
 	now   func() time.Time
+	// revocation, when set, is consulted after every verification (cached
+	// or not): it answers from memory and changes its generation whenever
+	// its answers may have changed.
+	revocation revocationChecker
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*verified
@@ -119,9 +123,35 @@ func (v *chainVerifier) verifyConnection(required bool) func(tls.ConnectionState
 			}
 			return nil
 		}
-		_, err := v.verify(cs.PeerCertificates)
-		return err
+		e, err := v.verify(cs.PeerCertificates)
+		if err != nil {
+			return err
+		}
+		return v.checkRevoked(e.chain)
 	}
+}
+
+// revocationChecker says whether a verified chain's leaf is revoked, from
+// memory (it never blocks a handshake on the network).
+type revocationChecker interface {
+	// Check returns a *diagnose.RevokedError for a revoked leaf, else nil.
+	Check(chain []*x509.Certificate) error
+	// Generation changes whenever Check's answers may have changed.
+	Generation() uint64
+}
+
+func (v *chainVerifier) checkRevoked(chain []*x509.Certificate) error {
+	if v == nil || v.revocation == nil {
+		return nil
+	}
+	return v.revocation.Check(chain)
+}
+
+func (v *chainVerifier) revocationGeneration() uint64 {
+	if v == nil || v.revocation == nil {
+		return 0
+	}
+	return v.revocation.Generation()
 }
 
 // errNoClientCert matches crypto/tls's wording so diagnose explains it.

@@ -26,13 +26,21 @@ type connInfo struct {
 	// auth is the identity with the verifier that vouched for it; see
 	// identity.
 	auth atomic.Pointer[connAuth]
+	// conn is the client connection, closed when its certificate is
+	// revoked while it is open.
+	conn net.Conn
 }
 
 // connAuth pairs an identity (nil: anonymous) with the listener verifier
-// (one per published state) that verified it.
+// (one per published state) that verified it, and the revocation
+// generation it was last checked at.
 type connAuth struct {
 	v  *chainVerifier
 	id *identity.Identity
+	// gen is the verifier's revocation generation at the last check;
+	// revoked is non-nil when the certificate has been revoked since.
+	gen     uint64
+	revoked error
 }
 
 type connKey struct{}
@@ -41,7 +49,7 @@ type connKey struct{}
 // connInfo).
 func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) context.Context {
 	return func(ctx context.Context, c net.Conn) context.Context {
-		ci := &connInfo{listener: listener}
+		ci := &connInfo{listener: listener, conn: c}
 		if tc, ok := c.(*tls.Conn); ok {
 			cs := tc.ConnectionState()
 			ci.sni = route.NormalizeHost(cs.ServerName)
@@ -69,22 +77,38 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 // trust has been reloaded since, so a reload that removes a CA takes effect
 // on connections that are already open at their next request, not only on
 // new ones. The common case is one pointer comparison.
+//
+// Revocation works the same way: when the revocation data changed since the
+// connection was last checked (one counter comparison), the certificate is
+// checked again, so a certificate revoked while its connection is open is
+// refused at the next request.
 func (g *Gateway) identity(st *state, ci *connInfo) *identity.Identity {
+	a := g.auth(st, ci)
+	if a.revoked != nil {
+		return nil
+	}
+	return a.id
+}
+
+// auth returns the connection's current authentication (see identity).
+func (g *Gateway) auth(st *state, ci *connInfo) *connAuth {
 	var v *chainVerifier
 	if ls := st.listeners[ci.listener]; ls != nil {
 		v = ls.verifier
 	}
-	if a := ci.auth.Load(); a != nil && a.v == v {
-		return a.id
+	gen := v.revocationGeneration()
+	if a := ci.auth.Load(); a != nil && a.v == v && a.gen == gen {
+		return a
 	}
-	a := &connAuth{v: v}
+	a := &connAuth{v: v, gen: gen}
 	if v != nil && len(ci.peer) > 0 {
 		if e, err := v.verify(ci.peer); err == nil {
 			a.id = e.id
+			a.revoked = v.checkRevoked(e.chain)
 		}
 	}
 	ci.auth.Store(a)
-	return a.id
+	return a
 }
 
 func connInfoOf(r *http.Request) *connInfo {

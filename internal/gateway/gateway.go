@@ -29,6 +29,10 @@ type Options struct {
 	Now func() time.Time
 	// DrainTimeout bounds graceful shutdown (default 30s).
 	DrainTimeout time.Duration
+
+	// checkOnly builds without side effects (validate): the CA is opened
+	// and checked, but nothing is signed or published.
+	checkOnly bool
 }
 
 // Gateway serves the configured listeners. Create it with New, run it with
@@ -49,6 +53,11 @@ type Gateway struct {
 	adminLn net.Listener
 	ready   atomic.Bool
 	errc    chan error
+
+	// ca is the built-in CA (nil without a ca section).
+	ca *caRuntime
+	// echo are the built-in echo servers (echo_servers).
+	echo []*http.Server
 }
 
 // New loads, validates and builds the configuration. It opens no sockets;
@@ -72,6 +81,7 @@ func New(opts Options) (*Gateway, error) {
 	g.noRoute = g.metrics.Route("")
 	st, err := g.load()
 	if err != nil {
+		g.ca.close()
 		return nil, err
 	}
 	if opts.AccessLog != nil && *st.cfg.Log.Access {
@@ -86,10 +96,11 @@ func New(opts Options) (*Gateway, error) {
 // The warnings are what serve would log at start-up (insecure upstreams,
 // key files readable by others, routes open to several CAs).
 func Check(path string) (warnings []string, err error) {
-	g, err := New(Options{ConfigPath: path})
+	g, err := New(Options{ConfigPath: path, checkOnly: true})
 	if err != nil {
 		return nil, err
 	}
+	defer g.ca.close()
 	st := g.state.Load()
 	st.discard(nil)
 	return st.warnings, nil
@@ -104,9 +115,11 @@ func (g *Gateway) load() (*state, error) {
 	// Validate and build both run, so one pass reports config mistakes and
 	// file problems (missing keys, wrong passwords) together.
 	probs := src.Annotate(config.Validate(cfg))
+	probs = append(probs, src.Annotate(g.caProblems(cfg))...)
 	st, err := build(cfg, buildDeps{
 		metrics: g.metrics, previous: g.state.Load(),
 		identityOf: g.identityOf, onError: g.upstreamFailed,
+		revocation: g.ca.checker(),
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)
@@ -182,6 +195,11 @@ func (g *Gateway) isRunning() bool { return g.ready.Load() }
 func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Lock()
 	st := g.state.Load()
+	if err := g.startEchoServers(); err != nil {
+		g.mu.Unlock()
+		g.shutdown()
+		return err
+	}
 	if err := g.openListeners(st); err != nil {
 		g.mu.Unlock()
 		g.shutdown()
@@ -194,6 +212,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.ready.Store(true)
 	g.mu.Unlock()
+	if g.ca != nil {
+		caCtx, stopCA := context.WithCancel(ctx)
+		defer stopCA()
+		g.ca.run(caCtx, g)
+	}
 	for name, r := range g.running {
 		g.log.Info("listening", "listener", name, "address", r.tl.Addr().String())
 	}
@@ -205,6 +228,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.ready.Store(false)
 	g.shutdown()
 	_ = g.access.Close()
+	g.ca.close()
 	return runErr
 }
 
@@ -333,6 +357,7 @@ func (g *Gateway) shutdown() {
 	for _, u := range g.state.Load().upstreams {
 		u.Close()
 	}
+	g.stopEchoServers()
 }
 
 // dedupeProblems drops repeated messages for the same path, keeping order.

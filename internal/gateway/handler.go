@@ -117,6 +117,20 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 	if p := route.CleanPath(r.URL.Path); p != r.URL.Path {
 		r.URL.Path, r.URL.RawPath = p, ""
 	}
+	if len(ci.peer) > 0 {
+		if a := g.auth(st, ci); a.revoked != nil {
+			g.refuseRevoked(rw, r, ci, a.revoked)
+			return nil
+		}
+	}
+	if g.ca.servesCA(ci.listener, r.URL.Path) {
+		g.ca.pub.ServeHTTP(rw, r)
+		return nil
+	}
+	if ls := st.listeners[ci.listener]; ls != nil && ls.plain {
+		g.refuse(rw, r, nil, http.StatusNotFound, "no_route", "this plain-HTTP listener only publishes the CA under /ca/ (crl, ocsp, root.pem, chain.pem)")
+		return nil
+	}
 	res := st.routes.Match(r.Host, r.URL.Path, r.Method)
 	if !res.Found {
 		if len(res.Allow) > 0 {

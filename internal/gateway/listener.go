@@ -84,6 +84,10 @@ func (l *tlsListener) handshake(c net.Conn) {
 		<-l.slots
 		return
 	}
+	if ls.plain {
+		l.hand(c)
+		return
+	}
 	tc := tls.Server(c, ls.tlsConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), ls.limits.HandshakeTimeout.D())
 	err := tc.HandshakeContext(ctx)
@@ -94,10 +98,15 @@ func (l *tlsListener) handshake(c net.Conn) {
 		<-l.slots
 		return
 	}
+	l.hand(tc)
+}
+
+// hand passes a ready connection to net/http's Accept.
+func (l *tlsListener) hand(c net.Conn) {
 	select {
-	case l.ready <- tc:
+	case l.ready <- c:
 	case <-l.done:
-		_ = tc.Close()
+		_ = c.Close()
 		<-l.slots
 	}
 }

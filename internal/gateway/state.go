@@ -46,6 +46,8 @@ type listenerState struct {
 	by string
 	// verifier checks client chains (nil when client_auth is none).
 	verifier *chainVerifier
+	// plain: no TLS (the CA publication listener).
+	plain bool
 }
 
 // routeState is one compiled route.
@@ -70,6 +72,8 @@ type buildDeps struct {
 	// handler hooks supplied by the gateway.
 	identityOf func(*http.Request) (*identity.Identity, string)
 	onError    func(http.ResponseWriter, *http.Request, proxy.Failure)
+	// revocation is consulted by every listener's verifier (nil: none).
+	revocation revocationChecker
 }
 
 // build loads every file the config names and compiles the state. It returns
@@ -81,11 +85,13 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		probs = append(probs, &config.FieldError{Path: path, Err: err})
 	}
 	for i := range cfg.Listeners {
-		if cfg.Listeners[i].TLS == nil {
-			continue // reported by Validate
+		if l := &cfg.Listeners[i]; l.TLS == nil {
+			// Plain HTTP: only the CA publication listener (Validate).
+			st.listeners[l.Name] = &listenerState{name: l.Name, address: l.Address, limits: l.Limits, plain: true}
+			continue
 		}
 		path := fmt.Sprintf("listeners[%d].tls", i)
-		ls, err := buildListener(&cfg.Listeners[i], st)
+		ls, err := buildListener(&cfg.Listeners[i], st, deps)
 		if err != nil {
 			for _, p := range config.AsProblems(err) {
 				addErr(joinPath(path, p.Path), p.Err)
@@ -204,7 +210,7 @@ func tlsVersion(s string) uint16 {
 	return tls.VersionTLS12
 }
 
-func buildListener(l *config.Listener, st *state) (*listenerState, error) {
+func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerState, error) {
 	t := l.TLS
 	var probs config.Problems
 	kp := certload.KeyPairSpec{Cert: t.Cert, Key: t.Key, PasswordFile: t.PasswordFile, PasswordEnv: t.PasswordEnv}
@@ -255,6 +261,7 @@ func buildListener(l *config.Listener, st *state) (*listenerState, error) {
 	if bundle != nil {
 		tc.ClientCAs = bundle.Pool // also sent to clients as acceptable CAs
 		ls.verifier = newChainVerifier(bundle.Pool, time.Now)
+		ls.verifier.revocation = deps.revocation
 		tc.VerifyConnection = ls.verifier.verifyConnection(t.ClientAuth == config.ClientAuthRequire)
 	}
 	ls.tlsConfig = tc

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/ca"
+	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/diagnose"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// caRuntime is the built-in CA inside serve: opened once at start (the ca
+// section's dir needs a restart to change), published on ca.serve_on, and
+// consulted by every listener's verifier for revocations.
+type caRuntime struct {
+	cfg       config.CA
+	a         *ca.Authority
+	pub       *ca.Publisher
+	renewals  *prometheus.CounterVec // result
+	refusedIn prometheus.Counter     // requests refused on open connections
+}
+
+// openCA opens the CA named by the config (first load only). In check-only
+// mode (validate) the CA is opened and checked but nothing is signed.
+func (g *Gateway) openCA(c *config.CA) error {
+	a, err := ca.Open(c.Dir, ca.Options{Actor: "serve"})
+	if err != nil {
+		return err
+	}
+	rt := &caRuntime{cfg: *c, a: a}
+	if !g.opts.checkOnly {
+		if rt.pub, err = ca.NewPublisher(context.Background(), a, g.log.With("component", "ca")); err != nil {
+			a.Close()
+			return err
+		}
+		rt.register(g.metrics.Registry)
+	}
+	g.ca = rt
+	return nil
+}
+
+// caProblems checks a (re)loaded config's ca section against the CA that
+// is running; the CA directory cannot change without a restart.
+func (g *Gateway) caProblems(cfg *config.Config) config.Problems {
+	if cfg.CA == nil || cfg.CA.Dir == "" {
+		return nil
+	}
+	if g.ca == nil {
+		if err := g.openCA(cfg.CA); err != nil {
+			return config.Problems{&config.FieldError{Path: "ca.dir", Err: err}}
+		}
+		return nil
+	}
+	if g.ca.cfg.Dir != cfg.CA.Dir {
+		return config.Problems{&config.FieldError{Path: "ca.dir", Err: fmt.Errorf("changed from %s to %s: restart mtlsgate to switch CAs", g.ca.cfg.Dir, cfg.CA.Dir)}}
+	}
+	g.ca.cfg = *cfg.CA
+	return nil
+}
+
+func (rt *caRuntime) register(reg *prometheus.Registry) {
+	crl := func() *ca.CRL { return rt.pub.CurrentCRL() }
+	rt.renewals = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mtlsgate_ca_renewals_total", Help: "Automatic renewals of the gateway's own certificates by the built-in CA, by result.",
+	}, []string{"result"})
+	rt.refusedIn = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mtlsgate_revoked_requests_total", Help: "Requests refused (403, connection closed) because the client certificate was revoked while its connection was open.",
+	})
+	ocsp := func(i int) func() float64 {
+		return func() float64 {
+			r, h, e := rt.pub.OCSPStats()
+			return float64([]uint64{r, h, e}[i])
+		}
+	}
+	reg.MustRegister(rt.renewals, rt.refusedIn,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mtlsgate_ca_crl_number", Help: "Number of the CRL the built-in CA publishes."},
+			func() float64 { return float64(crl().Number) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mtlsgate_ca_crl_entries", Help: "Revoked certificates listed in the published CRL."},
+			func() float64 { return float64(crl().Entries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mtlsgate_ca_crl_next_update_timestamp_seconds", Help: "nextUpdate of the published CRL."},
+			func() float64 { return float64(crl().NextUpdate.Unix()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_requests_total", Help: "OCSP requests answered by the built-in responder."}, ocsp(0)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_cache_hits_total", Help: "OCSP requests answered from signed-response cache."}, ocsp(1)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_errors_total", Help: "OCSP requests answered with an error status."}, ocsp(2)),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_publish_failures_total", Help: "Failed CRL re-signs, OCSP signer renewals and store reads (the previous state stays in use)."},
+			func() float64 { return float64(rt.pub.Failures.Load()) }),
+	)
+}
+
+// run keeps the CA's published state and revocations current, and renews
+// the gateway's own certificates, until ctx ends.
+func (rt *caRuntime) run(ctx context.Context, g *Gateway) {
+	if rt.pub == nil {
+		return
+	}
+	go rt.pub.Run(ctx, rt.cfg.RevocationPoll.D(), func() {
+		g.log.Info("revocations applied", "ca", rt.cfg.Dir, "generation", rt.a.RevocationGeneration())
+	})
+	if rt.cfg.AutoRenew != nil && *rt.cfg.AutoRenew {
+		go newRenewer(g, rt).run(ctx)
+	}
+}
+
+// checker is the verifier's view of the CA's revocations.
+func (rt *caRuntime) checker() revocationChecker {
+	if rt == nil {
+		return nil
+	}
+	return caChecker{rt: rt}
+}
+
+type caChecker struct{ rt *caRuntime }
+
+func (c caChecker) Check(chain []*x509.Certificate) error {
+	r, revoked := c.rt.a.CheckRevoked(chain[0])
+	if !revoked {
+		return nil
+	}
+	return &diagnose.RevokedError{Cert: chain[0], RevokedAt: r.RevokedAt, Reason: ca.ReasonName(r.Reason), Source: "built-in CA in " + c.rt.cfg.Dir}
+}
+
+func (c caChecker) Generation() uint64 { return c.rt.a.RevocationGeneration() }
+
+// servesCA reports whether listener publishes the CA and the request is
+// for it.
+func (rt *caRuntime) servesCA(listener, path string) bool {
+	return rt != nil && rt.pub != nil && rt.cfg.ServeOn == listener && strings.HasPrefix(path, "/ca/")
+}
+
+// refuseRevoked answers 403 on a connection whose certificate was revoked
+// after it was opened, and closes the connection.
+func (g *Gateway) refuseRevoked(rw *recorder, r *http.Request, ci *connInfo, err error) {
+	if g.ca != nil {
+		g.ca.refusedIn.Inc()
+	}
+	rw.Header().Set("Connection", "close")
+	g.refuse(rw, r, nil, http.StatusForbidden, "client_cert_revoked", err.Error()+"; this connection is closed")
+	if r.ProtoMajor >= 2 && ci.conn != nil {
+		// HTTP/2 has no per-response close: end the whole connection once
+		// the answer is on its way.
+		_ = http.NewResponseController(rw).Flush()
+		conn := ci.conn
+		time.AfterFunc(100*time.Millisecond, func() { _ = conn.Close() })
+	}
+}
+
+// close releases the CA store.
+func (rt *caRuntime) close() {
+	if rt != nil {
+		_ = rt.a.Close()
+	}
+}

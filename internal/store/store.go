@@ -1,0 +1,128 @@
+// Package store keeps the built-in CA's state: the certificates it issued,
+// their revocations, the CRL number and an append-only audit log.
+//
+// Callers depend only on the Store interface. The embedded default is SQLite
+// (OpenSQLite); a PostgreSQL implementation can follow without touching
+// callers. Every implementation must pass the shared conformance suite in
+// package storetest.
+//
+// Every write is one transaction and is durable before the method returns;
+// each write that changes the CA's state appends its audit entry in the same
+// transaction, so there is never a certificate without its audit line or the
+// other way round.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers can test with errors.Is.
+var (
+	// ErrNotFound: no certificate with that serial (or name).
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyRevoked: Revoke on a certificate that is already revoked.
+	ErrAlreadyRevoked = errors.New("already revoked")
+	// ErrExists: a certificate with the same serial is already stored.
+	ErrExists = errors.New("already exists")
+	// ErrLocked: another process held the store's write lock past the
+	// busy timeout.
+	ErrLocked = errors.New("store is locked by another process")
+	// ErrCorrupt: the store file is not a database or fails its integrity
+	// check.
+	ErrCorrupt = errors.New("store file is corrupt")
+)
+
+// Certificate is one certificate the CA issued.
+type Certificate struct {
+	// Serial is the certificate's serial number as lower-case hex without
+	// separators or leading "00" padding beyond what the DER integer holds
+	// (use SerialHex to produce it). It is the primary key.
+	Serial    string
+	Subject   string // RFC 2253-ish subject, for display
+	CN        string // subject common name, indexed for revoke --cn
+	Profile   string
+	NotBefore time.Time
+	NotAfter  time.Time
+	// DER is the certificate itself.
+	DER []byte
+	// KeyPEM is the private key when it was generated here and the
+	// operator asked to keep it; nil otherwise. It is never logged.
+	KeyPEM []byte
+	// Revocation state; RevokedAt is zero when not revoked.
+	RevokedAt time.Time
+	Reason    int // RFC 5280 CRLReason code; meaningful when revoked
+	IssuedAt  time.Time
+}
+
+// Revoked reports whether the certificate has been revoked.
+func (c *Certificate) Revoked() bool { return !c.RevokedAt.IsZero() }
+
+// Revocation is one entry of the revocation list, in the order revocations
+// were recorded (Seq ascending, starting at 1, never reused).
+type Revocation struct {
+	Seq       int64
+	Serial    string
+	RevokedAt time.Time
+	Reason    int
+	NotAfter  time.Time // of the revoked certificate, so expired entries can be dropped from CRLs
+}
+
+// Audit is one line of the audit log.
+type Audit struct {
+	Seq    int64     // assigned by the store, ascending
+	Time   time.Time // set by the caller (store keeps it as given, UTC)
+	Actor  string    // who: "cli:root@host", "serve", "est:device-17", ...
+	Action string    // what: "init", "issue", "sign", "revoke", "crl", "renew", ...
+	Serial string    // the certificate concerned, if any
+	Detail string    // free text, never a secret
+}
+
+// Filter selects certificates for List. Zero value: every certificate.
+type Filter struct {
+	// ExpiringBefore, when non-zero, keeps certificates whose NotAfter is
+	// before it (and that are not revoked).
+	ExpiringBefore time.Time
+	// RevokedOnly keeps revoked certificates only.
+	RevokedOnly bool
+	// CN, when set, keeps certificates with that exact common name.
+	CN string
+	// Limit caps the result (0: no cap).
+	Limit int
+}
+
+// Store is the CA's persistence. Implementations are safe for concurrent use
+// by several goroutines and by several processes sharing the same backing
+// store (the CLI while serve runs).
+type Store interface {
+	// PutCertificate records a newly issued certificate and its audit entry
+	// in one transaction. ErrExists if the serial is taken.
+	PutCertificate(ctx context.Context, c Certificate, a Audit) error
+	// Certificate returns one certificate by serial (hex as in Certificate.Serial).
+	Certificate(ctx context.Context, serial string) (Certificate, error)
+	// List returns certificates matching f, soonest NotAfter first (ties by
+	// serial), without KeyPEM.
+	List(ctx context.Context, f Filter) ([]Certificate, error)
+	// Revoke marks a certificate revoked at the given time with the given
+	// reason and appends the audit entry, in one transaction. ErrNotFound,
+	// ErrAlreadyRevoked.
+	Revoke(ctx context.Context, serial string, at time.Time, reason int, a Audit) (Revocation, error)
+	// Revocations returns revocations with Seq > after, ascending. Polling
+	// with the last Seq seen is how other processes learn of revocations.
+	Revocations(ctx context.Context, after int64) ([]Revocation, error)
+	// LastRevocationSeq is the highest Seq recorded (0 when none): a cheap
+	// call for polling several times a second.
+	LastRevocationSeq(ctx context.Context) (int64, error)
+	// NextCRLNumber increments and returns the CRL number (1 for the first
+	// CRL), appending the audit entry in the same transaction. Numbers never
+	// go backwards.
+	NextCRLNumber(ctx context.Context, a Audit) (int64, error)
+	// AppendAudit appends an entry that is not tied to another write.
+	AppendAudit(ctx context.Context, a Audit) error
+	// AuditLog returns entries with Seq > after, ascending, at most limit
+	// (0: all).
+	AuditLog(ctx context.Context, after int64, limit int) ([]Audit, error)
+	// Close releases the store.
+	Close() error
+}
