@@ -46,6 +46,11 @@ A DIR that already holds a setup made by init is reused as it is.`,
 				fmt.Fprintf(stdout, "\nnext: mtlsgate serve -c %s\n", cfg)
 				return nil
 			}
+			// Show what to try while the gateway runs (its access log goes
+			// to stdout too).
+			if readme, err := os.ReadFile(filepath.Join(dir, "README.md")); err == nil {
+				fmt.Fprintf(stdout, "\n%s\n", readme)
+			}
 			return serve(cmd, cfg, true, stdout, stderr)
 		},
 	}

@@ -2,10 +2,7 @@ package ca
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
 	"fmt"
-	"math/big"
 	"time"
 )
 
@@ -36,38 +33,28 @@ func (a *Authority) NewCRL(ctx context.Context) (*CRL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CRL number: %w", err)
 	}
-	tmpl := &x509.RevocationList{
-		Number:                    big.NewInt(number),
-		ThisUpdate:                now,
-		NextUpdate:                now.Add(a.settings.crlValidity),
-		RevokedCertificateEntries: entries,
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, a.inter, a.interKey)
+	this := now
+	next := now.Add(a.settings.crlValidity)
+	enc := crlEncoder{issuerRaw: a.inter.RawSubject, akid: a.inter.SubjectKeyId, key: a.interKey}
+	der, err := enc.encode(number, this, next, entries)
 	if err != nil {
-		return nil, fmt.Errorf("signing CRL: %w", err)
+		return nil, err
 	}
-	return &CRL{DER: der, Number: number, ThisUpdate: tmpl.ThisUpdate, NextUpdate: tmpl.NextUpdate, Entries: len(entries), Generation: gen}, nil
+	return &CRL{DER: der, Number: number, ThisUpdate: this, NextUpdate: next, Entries: len(entries), Generation: gen}, nil
 }
 
 // crlEntries lists revocations of certificates that have not expired (an
 // expired certificate fails validation anyway; RFC 5280 §3.3 lets a CRL
 // drop it).
-func (a *Authority) crlEntries(now time.Time) []x509.RevocationListEntry {
+func (a *Authority) crlEntries(now time.Time) []crlEntry {
 	a.revoked.mu.RLock()
 	defer a.revoked.mu.RUnlock()
-	out := make([]x509.RevocationListEntry, 0, len(a.revoked.bySer))
+	out := make([]crlEntry, 0, len(a.revoked.bySer))
 	for key, r := range a.revoked.bySer {
 		if !r.NotAfter.IsZero() && r.NotAfter.Before(now) {
 			continue
 		}
-		e := x509.RevocationListEntry{
-			SerialNumber:   new(big.Int).SetBytes([]byte(key)),
-			RevocationTime: r.RevokedAt.UTC(),
-		}
-		if r.Reason != 0 {
-			e.ReasonCode = r.Reason
-		}
-		out = append(out, e)
+		out = append(out, crlEntry{serial: []byte(key), at: r.RevokedAt, reason: r.Reason})
 	}
 	return out
 }

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +52,7 @@ func NewPublisher(ctx context.Context, a *Authority, log *slog.Logger) (*Publish
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Publisher{a: a, log: log}
-	p.ocsp = ocspresp.New(a.inter, statusSource{a}, ocspresp.Options{Validity: a.settings.ocspValidity, Now: a.now, Logger: log})
+	p.ocsp = ocspresp.New(a.inter, statusSource{a}, ocspresp.Options{Validity: a.settings.ocspValidity, Now: a.now, Logger: log, CacheSize: ocspCacheSize})
 	if err := p.renewSigner(ctx); err != nil {
 		return nil, err
 	}
@@ -65,13 +66,24 @@ func NewPublisher(ctx context.Context, a *Authority, log *slog.Logger) (*Publish
 	mux.HandleFunc("GET /ca/intermediate.crt", p.serveDER(a.inter))
 	mux.HandleFunc("GET /ca/chain.pem", p.servePEM(func() []*x509.Certificate { return []*x509.Certificate{a.inter, a.root} }))
 	mux.Handle("/ca/ocsp", http.StripPrefix("/ca/ocsp", p.ocsp))
-	mux.Handle("/ca/ocsp/", http.StripPrefix("/ca/ocsp/", p.ocsp))
 	p.mux = mux
 	return p, nil
 }
 
-// ServeHTTP serves the /ca/ endpoints.
-func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the /ca/ endpoints. OCSP GET requests carry base64 in
+// the path, which may hold "//" or "/./"; they go to the responder before
+// ServeMux would clean (and so corrupt) the path.
+func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if rest, ok := strings.CutPrefix(r.URL.Path, "/ca/ocsp/"); ok {
+		r2 := *r
+		u := *r.URL
+		u.Path, u.RawPath = rest, ""
+		r2.URL = &u
+		p.ocsp.ServeHTTP(w, &r2)
+		return
+	}
+	p.mux.ServeHTTP(w, r)
+}
 
 // OCSPStats are the responder's counters.
 func (p *Publisher) OCSPStats() (requests, cacheHits, errors uint64) { return p.ocsp.Stats() }
@@ -162,6 +174,9 @@ func (p *Publisher) refreshCRL(ctx context.Context) error {
 	p.log.Info("CRL signed", "number", c.Number, "entries", c.Entries, "next_update", c.NextUpdate)
 	return nil
 }
+
+// ocspCacheSize bounds the signed OCSP responses kept (about 1 KiB each).
+const ocspCacheSize = 10_000
 
 // ocspSignerTTL is the delegated responder certificate's lifetime. It
 // carries id-pkix-ocsp-nocheck (clients do not check its revocation), so it

@@ -65,7 +65,7 @@ func (a *Authority) Revoke(ctx context.Context, serial string, reason int) (stor
 	hex := store.SerialHex(n)
 	rev, err := a.st.Revoke(ctx, hex, a.now().UTC(), reason, a.audit("revoke", hex, "reason="+ReasonName(reason)))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Revocation{}, fmt.Errorf("revoke %s: no certificate with this serial was issued by this CA (see: mtlsgate ca list)", hex)
+		return store.Revocation{}, fmt.Errorf("revoke %s: no certificate with this serial was issued by this CA (see: mtlsgate ca list): %w", hex, store.ErrNotFound)
 	}
 	if errors.Is(err, store.ErrAlreadyRevoked) {
 		return store.Revocation{}, fmt.Errorf("revoke %s: %w", hex, err)
@@ -100,7 +100,7 @@ func (a *Authority) RevokeCN(ctx context.Context, cn string, reason int) ([]stor
 		out = append(out, rev)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("revoke: no unrevoked certificate with CN %q (see: mtlsgate ca list)", cn)
+		return nil, fmt.Errorf("revoke: no unrevoked certificate with CN %q (see: mtlsgate ca list): %w", cn, store.ErrNotFound)
 	}
 	return out, nil
 }

@@ -157,3 +157,48 @@ func TestParseReason(t *testing.T) {
 		t.Error("certificateHold accepted: revocation here is final")
 	}
 }
+
+// The hand-written CRL encoder produces CRLs crypto/x509 parses and
+// verifies, for every CA key type, with and without reasons, and with
+// serials whose top bit is set.
+func TestCRLEncodingKeyTypes(t *testing.T) {
+	for _, kt := range []KeyType{ECDSAP256, ECDSAP384, RSA2048, Ed25519} {
+		t.Run(string(kt), func(t *testing.T) {
+			a := newTestCA(t, InitOptions{KeyType: kt})
+			enc := crlEncoder{issuerRaw: a.inter.RawSubject, akid: a.inter.SubjectKeyId, key: a.interKey}
+			now := time.Now().UTC().Truncate(time.Second)
+			entries := []crlEntry{
+				{serial: []byte{0x80, 1}, at: now, reason: 1},
+				{serial: []byte{0x01}, at: now.Add(-time.Hour)},
+				{serial: []byte{0, 0, 0x7f}, at: time.Date(2051, 1, 1, 0, 0, 0, 0, time.UTC), reason: 9},
+			}
+			der, err := enc.encode(42, now, now.Add(time.Hour), entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			crl, err := x509.ParseRevocationList(der)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := crl.CheckSignatureFrom(a.Intermediate()); err != nil {
+				t.Fatalf("signature: %v", err)
+			}
+			if crl.Number.Int64() != 42 || !crl.ThisUpdate.Equal(now) || !crl.NextUpdate.Equal(now.Add(time.Hour)) {
+				t.Errorf("number %v this %v next %v", crl.Number, crl.ThisUpdate, crl.NextUpdate)
+			}
+			if string(crl.AuthorityKeyId) != string(a.inter.SubjectKeyId) {
+				t.Error("AKID")
+			}
+			want := []struct {
+				serial int64
+				reason int
+				at     time.Time
+			}{{0x8001, 1, now}, {1, 0, now.Add(-time.Hour)}, {0x7f, 9, entries[2].at}}
+			for i, e := range crl.RevokedCertificateEntries {
+				if e.SerialNumber.Int64() != want[i].serial || e.ReasonCode != want[i].reason || !e.RevocationTime.Equal(want[i].at) {
+					t.Errorf("entry %d: %v %d %v", i, e.SerialNumber, e.ReasonCode, e.RevocationTime)
+				}
+			}
+		})
+	}
+}

@@ -31,6 +31,9 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	if g.ca != nil && g.ca.pub != nil {
+		mux.HandleFunc("POST /api/ca/revoke", g.ca.serveRevoke)
+	}
 	if cfg.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

@@ -3,7 +3,10 @@ package gateway
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -11,6 +14,8 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/ca"
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/diagnose"
+	"github.com/mtlsgate/mtlsgate/internal/problem"
+	"github.com/mtlsgate/mtlsgate/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -154,4 +159,59 @@ func (rt *caRuntime) close() {
 	if rt != nil {
 		_ = rt.a.Close()
 	}
+}
+
+// revokeRequest is the body of POST /api/ca/revoke on the admin listener.
+type revokeRequest struct {
+	Serial string `json:"serial"`
+	CN     string `json:"cn"`
+	Reason string `json:"reason"`
+}
+
+// serveRevoke revokes through the admin API; the revocation applies at
+// once in this process (and within revocation_poll in others).
+func (rt *caRuntime) serveRevoke(w http.ResponseWriter, r *http.Request) {
+	var req revokeRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "bad_request", Detail: "body must be JSON {\"serial\": \"…\"} or {\"cn\": \"…\"} with an optional \"reason\": " + err.Error()})
+		return
+	}
+	reason, err := ca.ParseReason(req.Reason)
+	if err == nil && (req.Serial == "") == (req.CN == "") {
+		err = errors.New("give either serial or cn")
+	}
+	if err != nil {
+		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "bad_request", Detail: err.Error()})
+		return
+	}
+	var revs []store.Revocation
+	if req.CN != "" {
+		revs, err = rt.a.RevokeCN(r.Context(), req.CN, reason)
+	} else {
+		var rev store.Revocation
+		if rev, err = rt.a.Revoke(r.Context(), req.Serial, reason); err == nil {
+			revs = append(revs, rev)
+		}
+	}
+	if err != nil {
+		status := http.StatusConflict
+		if errors.Is(err, store.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		problem.Write(w, problem.Details{Status: status, Reason: "revoke_failed", Detail: err.Error()})
+		return
+	}
+	type out struct {
+		Serial    string    `json:"serial"`
+		RevokedAt time.Time `json:"revoked_at"`
+		Reason    string    `json:"reason"`
+	}
+	res := make([]out, len(revs))
+	for i, rv := range revs {
+		res[i] = out{Serial: rv.Serial, RevokedAt: rv.RevokedAt, Reason: ca.ReasonName(rv.Reason)}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"revoked": res})
 }

@@ -114,18 +114,20 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 // dispatch routes, authorises and proxies one request. It returns the route
 // that handled it (nil when none matched).
 func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Request) *routeState {
-	if p := route.CleanPath(r.URL.Path); p != r.URL.Path {
-		r.URL.Path, r.URL.RawPath = p, ""
-	}
 	if len(ci.peer) > 0 {
 		if a := g.auth(st, ci); a.revoked != nil {
 			g.refuseRevoked(rw, r, ci, a.revoked)
 			return nil
 		}
 	}
+	// The CA's endpoints see the path as sent: OCSP GET requests carry
+	// base64 that path cleaning would corrupt. They serve fixed paths only.
 	if g.ca.servesCA(ci.listener, r.URL.Path) {
 		g.ca.pub.ServeHTTP(rw, r)
 		return nil
+	}
+	if p := route.CleanPath(r.URL.Path); p != r.URL.Path {
+		r.URL.Path, r.URL.RawPath = p, ""
 	}
 	if ls := st.listeners[ci.listener]; ls != nil && ls.plain {
 		g.refuse(rw, r, nil, http.StatusNotFound, "no_route", "this plain-HTTP listener only publishes the CA under /ca/ (crl, ocsp, root.pem, chain.pem)")

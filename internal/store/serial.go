@@ -38,15 +38,19 @@ func SerialHex(n *big.Int) string {
 }
 
 // ParseSerial parses a serial number written in hex, as operators copy it
-// from tools: any case, with or without ':' separators ("0A:1B:2C", as
+// from tools: any case, with or without ':' separators ("0a:1b:2c", as
 // openssl x509 -text prints it), with or without the leading "00" of the DER
-// encoding, with an optional "0x" prefix and surrounding white space. The
-// result is never negative.
+// encoding ("serial=80A1", as openssl x509 -serial prints it, and "0080a1"
+// are the same serial), with an optional "serial=" or "0x" prefix and
+// surrounding white space. The result is never negative.
 func ParseSerial(s string) (*big.Int, error) {
 	if len(s) > maxSerialInput {
 		return nil, fmt.Errorf("serial %s: longer than %d characters", quoteShort(s), maxSerialInput)
 	}
 	t := strings.TrimSpace(s)
+	if len(t) >= len("serial=") && strings.EqualFold(t[:len("serial=")], "serial=") {
+		t = t[len("serial="):]
+	}
 	if len(t) >= 2 && t[0] == '0' && (t[1] == 'x' || t[1] == 'X') {
 		t = t[2:]
 	}

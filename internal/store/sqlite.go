@@ -80,7 +80,7 @@ func openSQLite(path string, o sqliteOptions) (*SQLite, error) {
 	}
 	db.SetMaxIdleConns(4)
 	s := &SQLite{path: abs, db: db, stmts: make(map[string]*sql.Stmt)}
-	if err := s.init(context.Background()); err != nil {
+	if err := s.setup(context.Background()); err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("store: open %s: %w", abs, mapErr(err))
 	}
@@ -126,9 +126,9 @@ func dsn(path string, busy time.Duration) string {
 	return u.String()
 }
 
-// init reserves the writer connection, checks the file and brings the
+// setup reserves the writer connection, checks the file and brings the
 // schema up to date.
-func (s *SQLite) init(ctx context.Context) error {
+func (s *SQLite) setup(ctx context.Context) error {
 	c, err := s.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -95,18 +95,27 @@ type Filter struct {
 // Store is the CA's persistence. Implementations are safe for concurrent use
 // by several goroutines and by several processes sharing the same backing
 // store (the CLI while serve runs).
+//
+// A call whose context is already done fails with the context's error and
+// writes nothing. A write that has started is not abandoned half-way: the
+// call returns once it is committed or has failed, so its answer is always
+// what the store holds.
 type Store interface {
 	// PutCertificate records a newly issued certificate and its audit entry
-	// in one transaction. ErrExists if the serial is taken.
+	// in one transaction. ErrExists if the serial is taken. c.Serial must be
+	// spelled as SerialHex spells it, c.DER and c.NotAfter must be set and
+	// c.RevokedAt must be zero (revocations go through Revoke).
 	PutCertificate(ctx context.Context, c Certificate, a Audit) error
-	// Certificate returns one certificate by serial (hex as in Certificate.Serial).
+	// Certificate returns one certificate by serial (hex as in
+	// Certificate.Serial, or any spelling ParseSerial accepts). ErrNotFound.
 	Certificate(ctx context.Context, serial string) (Certificate, error)
 	// List returns certificates matching f, soonest NotAfter first (ties by
 	// serial), without KeyPEM.
 	List(ctx context.Context, f Filter) ([]Certificate, error)
 	// Revoke marks a certificate revoked at the given time with the given
 	// reason and appends the audit entry, in one transaction. ErrNotFound,
-	// ErrAlreadyRevoked.
+	// ErrAlreadyRevoked. The serial is read as by Certificate; at must not be
+	// zero and reason must be an RFC 5280 CRLReason code (0 to 10).
 	Revoke(ctx context.Context, serial string, at time.Time, reason int, a Audit) (Revocation, error)
 	// Revocations returns revocations with Seq > after, ascending. Polling
 	// with the last Seq seen is how other processes learn of revocations.
