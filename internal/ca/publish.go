@@ -27,7 +27,7 @@ import (
 
 // Publisher serves a CA over HTTP for serve: GET /ca/crl (DER),
 // /ca/root.pem, /ca/chain.pem, and the OCSP responder at /ca/ocsp (GET and
-// POST). Run keeps it current: it picks up revocations made by other
+// POST). Tick keeps it current: it picks up revocations made by other
 // processes, re-signs the CRL when revocations change and before its
 // nextUpdate, and renews the delegated OCSP responder certificate.
 type Publisher struct {
@@ -47,6 +47,7 @@ type Publisher struct {
 
 // NewPublisher prepares a publisher: it signs the first CRL and issues the
 // first OCSP responder certificate, so it answers as soon as it is mounted.
+// Call Tick periodically to keep it current.
 func NewPublisher(ctx context.Context, a *Authority, log *slog.Logger) (*Publisher, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -118,22 +119,11 @@ func (p *Publisher) serveDER(c *x509.Certificate) http.HandlerFunc {
 	}
 }
 
-// Run keeps the publisher current until ctx ends. poll is how often it looks
-// for revocations made by other processes.
-func (p *Publisher) Run(ctx context.Context, poll time.Duration, onRevocations func()) {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		p.tick(ctx, onRevocations)
-	}
-}
-
-func (p *Publisher) tick(ctx context.Context, onRevocations func()) {
+// Tick keeps the publisher current; serve calls it every revocation_poll.
+// It loads revocations made by other processes (calling onRevocations when
+// there were any), re-signs the CRL when they changed or it is past half its
+// validity, and renews the OCSP responder certificate when due.
+func (p *Publisher) Tick(ctx context.Context, onRevocations func()) {
 	before := p.a.RevocationGeneration()
 	if err := p.a.SyncRevocations(ctx); err != nil {
 		p.fail("reading revocations from the CA store failed; retrying", err)

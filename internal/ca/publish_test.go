@@ -88,7 +88,7 @@ func TestPublisher(t *testing.T) {
 		t.Fatal(err)
 	}
 	called := false
-	p.tick(ctx, func() { called = true })
+	p.Tick(ctx, func() { called = true })
 	if !called {
 		t.Error("onRevocations not called")
 	}
@@ -119,7 +119,7 @@ func TestPublisher(t *testing.T) {
 	p.signerMu.Lock()
 	p.signerAt = time.Now().Add(-time.Second)
 	p.signerMu.Unlock()
-	p.tick(ctx, nil)
+	p.Tick(ctx, nil)
 	if p.OCSPSignerRenewals.Load() != before+1 {
 		t.Fatal("OCSP signer not renewed when due")
 	}

@@ -103,11 +103,27 @@ func (rt *caRuntime) run(ctx context.Context, g *Gateway) {
 	if rt.pub == nil {
 		return
 	}
-	go rt.pub.Run(ctx, rt.cfg.RevocationPoll.D(), func() {
+	applied := func() {
 		g.log.Info("revocations applied", "ca", rt.cfg.Dir, "generation", rt.a.RevocationGeneration())
-	})
+	}
+	go every(ctx, rt.cfg.RevocationPoll.D(), func() { rt.pub.Tick(ctx, applied) })
 	if rt.cfg.AutoRenew != nil && *rt.cfg.AutoRenew {
-		go newRenewer(g, rt).run(ctx)
+		r := newRenewer(g, rt)
+		go every(ctx, time.Second, func() { r.check(ctx) })
+	}
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fn()
 	}
 }
 

@@ -146,18 +146,26 @@ func TestCAAdminRevokeAndPublishing(t *testing.T) {
 		}
 	}
 	// The plain listener publishes the CA and nothing else.
+	// The CRL is re-signed at the next poll.
 	pki := "http://" + e.g.Addr("pki")
-	resp, err := http.Get(pki + "/ca/crl")
-	if err != nil {
-		t.Fatal(err)
+	var entries int
+	for deadline := time.Now().Add(2 * time.Second); entries == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(pki + "/ca/crl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatalf("CRL from the pki listener: %v", err)
+		}
+		entries = len(crl.RevokedCertificateEntries)
 	}
-	der, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	crl, err := x509.ParseRevocationList(der)
-	if err != nil || len(crl.RevokedCertificateEntries) != 1 {
-		t.Fatalf("CRL from the pki listener: %v", err)
+	if entries != 1 {
+		t.Fatalf("CRL lists %d entries after the revoke", entries)
 	}
-	resp, err = http.Get(pki + "/secure/x")
+	resp, err := http.Get(pki + "/secure/x")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,19 +54,6 @@ func newRenewer(g *Gateway, rt *caRuntime) *renewer {
 	return &renewer{g: g, rt: rt, leaves: map[string]cachedLeaf{}, retry: map[string]retryState{}, warned: map[string]bool{}}
 }
 
-func (r *renewer) run(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r.check(ctx)
-	}
-}
-
 func targets(cfg *config.Config) []renewTarget {
 	var out []renewTarget
 	for _, l := range cfg.Listeners {
