@@ -43,14 +43,20 @@ func (k *keystoreFlags) files(name string) []string {
 	return out
 }
 
-// write writes the requested keystores for key (may be nil) and chain.
-func (k *keystoreFlags) write(name, alias string, key crypto.Signer, chain []*x509.Certificate, stderr io.Writer) ([]string, error) {
+// password reads the keystore password when keystores are wanted. Callers
+// ask before issuing anything, so a missing password never leaves an issued
+// certificate without its keystore.
+func (k *keystoreFlags) password(stderr io.Writer) ([]byte, error) {
 	if !k.wanted() {
 		return nil, nil
 	}
-	pw, err := readPassword(k.pwFile, "keystore", true, stderr)
-	if err != nil {
-		return nil, err
+	return readPassword(k.pwFile, "keystore", true, stderr)
+}
+
+// write writes the requested keystores for key (may be nil) and chain.
+func (k *keystoreFlags) write(name, alias string, key crypto.Signer, chain []*x509.Certificate, pw []byte) ([]string, error) {
+	if !k.wanted() {
+		return nil, nil
 	}
 	var written []string
 	if k.p12 || k.p12Legacy {
@@ -147,6 +153,10 @@ when asked, NAME.p12 / NAME.jks. Existing files are never overwritten.`,
 			if err := refuseExisting(append([]string{out + ".pem", out + ".key", out + "-chain.pem"}, ks.files(out)...)...); err != nil {
 				return err
 			}
+			pw, err := ks.password(stderr)
+			if err != nil {
+				return err
+			}
 			a, err := openCA(*dir)
 			if err != nil {
 				return err
@@ -156,7 +166,7 @@ when asked, NAME.p12 / NAME.jks. Existing files are never overwritten.`,
 			if err != nil {
 				return fmt.Errorf("ca issue: %w", err)
 			}
-			if err := writeIssued(out, iss, ks, stdout, stderr); err != nil {
+			if err := writeIssued(out, iss, ks, pw, stdout); err != nil {
 				return fmt.Errorf("certificate %s was issued but writing its files failed: %w (revoke it with: mtlsgate ca revoke %s)", serialOf(iss.Cert), err, serialOf(iss.Cert))
 			}
 			return nil
@@ -175,7 +185,7 @@ when asked, NAME.p12 / NAME.jks. Existing files are never overwritten.`,
 	return cmd
 }
 
-func writeIssued(out string, iss *ca.Issued, ks keystoreFlags, stdout, stderr io.Writer) error {
+func writeIssued(out string, iss *ca.Issued, ks keystoreFlags, pw []byte, stdout io.Writer) error {
 	keyPEM, err := ca.MarshalKeyPEM(iss.Key, nil)
 	if err != nil {
 		return err
@@ -193,7 +203,7 @@ func writeIssued(out string, iss *ca.Issued, ks keystoreFlags, stdout, stderr io
 			return err
 		}
 	}
-	extra, err := ks.write(out, iss.Cert.Subject.CommonName, iss.Key, iss.Chain, stderr)
+	extra, err := ks.write(out, iss.Cert.Subject.CommonName, iss.Key, iss.Chain, pw)
 	if err != nil {
 		return err
 	}

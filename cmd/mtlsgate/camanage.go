@@ -227,7 +227,11 @@ certificates only, as a trust store.`,
 			if err := refuseExisting(ks.files(out)...); err != nil {
 				return err
 			}
-			written, err := ks.write(out, cert.Subject.CommonName, key, []*x509.Certificate{cert, a.Intermediate()}, stderr)
+			pw, err := ks.password(stderr)
+			if err != nil {
+				return err
+			}
+			written, err := ks.write(out, cert.Subject.CommonName, key, []*x509.Certificate{cert, a.Intermediate()}, pw)
 			if err != nil {
 				return err
 			}

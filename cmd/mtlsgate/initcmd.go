@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,13 +64,31 @@ A DIR that already holds a setup made by init is reused as it is.`,
 	return cmd
 }
 
+// concreteAddr is addr with a real port: the config and the certificates'
+// URLs are written once, so port 0 (or a taken port) becomes a free port
+// on the same host.
+func concreteAddr(addr string) (string, error) {
+	a, err := freeAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", a)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
 // scaffold writes the setup; on failure it removes the directory it made.
 func scaffold(ctx context.Context, dir string, addrs initAddrs, stdout io.Writer) (err error) {
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+	entries, statErr := os.ReadDir(dir)
+	if statErr == nil && len(entries) > 0 {
 		return fmt.Errorf("init: %s exists and is not empty; give a new directory", dir)
 	}
+	existed := statErr == nil
 	for _, p := range []*string{&addrs.Listen, &addrs.PKI, &addrs.Admin, &addrs.Upstream} {
-		if *p, err = freeAddr(*p); err != nil {
+		if *p, err = concreteAddr(*p); err != nil {
 			return fmt.Errorf("init: %w", err)
 		}
 	}
@@ -77,9 +96,17 @@ func scaffold(ctx context.Context, dir string, addrs initAddrs, stdout io.Writer
 		return fmt.Errorf("init: %w", err)
 	}
 	defer func() {
-		if err != nil {
-			_ = os.RemoveAll(dir)
+		if err == nil {
+			return
 		}
+		if existed { // empty before: leave it empty, not gone
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+			return
+		}
+		_ = os.RemoveAll(dir)
 	}()
 	pki := filepath.Join(dir, "pki")
 	if _, err := ca.Init(pki, ca.InitOptions{Name: "mtlsgate demo", PublishURL: "http://" + addrs.PKI}); err != nil {

@@ -71,12 +71,12 @@ type Revocation struct {
 
 // Audit is one line of the audit log.
 type Audit struct {
-	Seq    int64     // assigned by the store, ascending
-	Time   time.Time // set by the caller (store keeps it as given, UTC)
-	Actor  string    // who: "cli:root@host", "serve", "est:device-17", ...
-	Action string    // what: "init", "issue", "sign", "revoke", "crl", "renew", ...
-	Serial string    // the certificate concerned, if any
-	Detail string    // free text, never a secret
+	Seq    int64     `json:"seq"`              // assigned by the store, ascending
+	Time   time.Time `json:"time"`             // set by the caller (store keeps it as given, UTC)
+	Actor  string    `json:"actor"`            // who: "cli:root@host", "serve", "est:device-17", ...
+	Action string    `json:"action"`           // what: "init", "issue", "sign", "revoke", "crl", "renew", ...
+	Serial string    `json:"serial,omitempty"` // the certificate concerned, if any
+	Detail string    `json:"detail,omitempty"` // free text, never a secret
 }
 
 // Filter selects certificates for List. Zero value: every certificate.

@@ -7,8 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -64,19 +63,25 @@ func caFail(t testing.TB, dir string, args ...string) string {
 	return errOut
 }
 
-// runOpenSSL runs openssl with args (30s limit) and returns its combined
-// output and error; openssl ocsp and crl print verdicts on both streams.
+// runOpenSSL runs openssl with args and returns its combined output and
+// error; openssl ocsp and crl print verdicts on both streams.
 func runOpenSSL(t testing.TB, args ...string) (string, error) {
 	t.Helper()
-	bin := needTool(t, "openssl")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return runTool(t, needTool(t, "openssl"), args...)
+}
+
+// runTool runs an external program (60s limit) and returns its combined
+// output and error.
+func runTool(t testing.TB, bin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if ctx.Err() != nil {
-		t.Fatalf("openssl %v did not finish in 30s:\n%s", args, out.String())
+		t.Fatalf("%s %v did not finish in 60s:\n%s", bin, args, out.String())
 	}
 	return out.String(), err
 }
@@ -261,7 +266,8 @@ func tlsConfigFor(t testing.TB, root, certFile, keyFile string) *tls.Config {
 }
 
 // connTracker counts the TCP connections an http.Transport dials and
-// records, per connection, whether the peer closed it (a read saw EOF).
+// records, per connection, whether it has been closed: a read failed (the
+// peer closed it) or the client closed it (e.g. on an HTTP/2 GOAWAY).
 type connTracker struct {
 	mu    sync.Mutex
 	conns []*trackedConn
@@ -269,28 +275,26 @@ type connTracker struct {
 
 type trackedConn struct {
 	net.Conn
-	mu       sync.Mutex
-	peerEOF  bool
-	readErrs []string
+	readErr atomic.Bool
 }
 
 func (c *trackedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if err != nil {
-		c.mu.Lock()
-		// EOF or a reset: the peer closed; net.ErrClosed: we did.
-		c.peerEOF = c.peerEOF || errors.Is(err, io.EOF) || strings.Contains(err.Error(), "connection reset by peer")
-		c.readErrs = append(c.readErrs, err.Error())
-		c.mu.Unlock()
+		c.readErr.Store(true)
 	}
 	return n, err
 }
 
-func (c *trackedConn) closedByPeer() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peerEOF
+// Close records the client closing the connection (after the server's
+// GOAWAY or TLS close_notify, the transport closes it without another read
+// of the socket).
+func (c *trackedConn) Close() error {
+	c.readErr.Store(true)
+	return c.Conn.Close()
 }
+
+func (c *trackedConn) closed() bool { return c.readErr.Load() }
 
 func (ct *connTracker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, addr)
