@@ -173,7 +173,13 @@ func (a *Authority) signAndStore(ctx context.Context, t *x509.Certificate, pub c
 		action = "issue"
 	}
 	for attempt := 0; ; attempt++ {
-		der, err := x509.CreateCertificate(rand.Reader, t, a.inter, pub, a.interKey)
+		var der []byte
+		var err error
+		if len(t.ExtraExtensions) == 0 {
+			der, err = encodeLeaf(t, pub, a.inter, a.interKey)
+		} else {
+			der, err = x509.CreateCertificate(rand.Reader, t, a.inter, pub, a.interKey)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("signing certificate: %w", err)
 		}
