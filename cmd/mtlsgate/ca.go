@@ -45,6 +45,7 @@ Every subcommand takes --dir (default $MTLSGATE_CA_DIR, else ./pki).`,
 		newCACRLCmd(dirp, stdout),
 		newCAExportCmd(dirp, stdout, stderr),
 		newCAAuditCmd(dirp, stdout),
+		newCARootCRLCmd(dirp, stdout),
 	)
 	return cmd
 }

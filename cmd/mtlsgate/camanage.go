@@ -313,3 +313,47 @@ func newCAAuditCmd(dir *string, stdout io.Writer) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 0, "only the last N entries")
 	return cmd
 }
+
+func newCARootCRLCmd(dir *string, stdout io.Writer) *cobra.Command {
+	var pwFile, reason, validity string
+	var revokeInter bool
+	cmd := &cobra.Command{
+		Use:   "root-crl",
+		Short: "Sign the root's CRL (with the root key), e.g. to revoke the issuing CA",
+		Long: `Sign root.crl in the CA directory with the root key; serve publishes it at
+/ca/root.crl, the issuing CA's CRL distribution point. "ca init" signs the
+first one (valid a year); re-sign it before it expires. With
+--revoke-intermediate the issuing CA is listed as revoked: running gateways
+then refuse every certificate it issued, within a second.`,
+		Example: `  mtlsgate ca root-crl --password-file root.pw
+  mtlsgate ca root-crl --password-file root.pw --revoke-intermediate --reason cACompromise`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			code, err := ca.ParseReason(reason)
+			if err != nil {
+				return err
+			}
+			d, err := ca.ParseTTL(validity)
+			if err != nil {
+				return fmt.Errorf("--validity: %w", err)
+			}
+			a, err := openCA(*dir)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			crl, err := a.SignRootCRL(ca.RootCRLOptions{PasswordFile: pwFile, RevokeIntermediate: revokeInter, Reason: code, Validity: d})
+			if err != nil {
+				return fmt.Errorf("ca root-crl: %w", err)
+			}
+			fmt.Fprintf(stdout, "root CRL #%s with %d entries, next update %s\n", crl.Number, len(crl.RevokedCertificateEntries), dateOf(crl.NextUpdate))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&pwFile, "password-file", "", "root key password file (when root.key is encrypted)")
+	f.BoolVar(&revokeInter, "revoke-intermediate", false, "list the issuing CA as revoked")
+	f.StringVar(&reason, "reason", "cACompromise", "reason for --revoke-intermediate")
+	f.StringVar(&validity, "validity", "365d", "time until nextUpdate")
+	return cmd
+}

@@ -32,6 +32,11 @@ type Authority struct {
 	now      func() time.Time
 
 	revoked revokedSet
+	// interRevoked is set when root.crl lists the issuing CA: every
+	// certificate it issued is then refused.
+	interRevoked atomic.Pointer[store.Revocation]
+	rootMu       sync.Mutex // guards rootCRLMod
+	rootCRLMod   time.Time
 
 	crlMu sync.Mutex // serialises CRL generation so numbers match content
 }

@@ -65,7 +65,7 @@ func Init(dir string, o InitOptions) (res *InitResult, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating CA directory: %w", err)
 	}
-	for _, f := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, SettingsFile, StoreFile} {
+	for _, f := range []string{RootCertFile, RootKeyFile, IntermediateCertFile, IntermediateKeyFile, SettingsFile, StoreFile, RootCRLFile} {
 		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
 			return nil, fmt.Errorf("%s already holds a CA (%s exists); refusing to overwrite it", dir, f)
 		}
@@ -117,6 +117,7 @@ func Init(dir string, o InitOptions) (res *InitResult, err error) {
 	}
 	if compiled.rootURL != "" {
 		interTmpl.IssuingCertificateURL = []string{compiled.rootURL}
+		interTmpl.CRLDistributionPoints = []string{compiled.rootCRLURL}
 	}
 	inter, err := signCA(interTmpl, root, interKey.Public(), rootKey)
 	if err != nil {
@@ -134,6 +135,12 @@ func Init(dir string, o InitOptions) (res *InitResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	// The first root CRL (empty) is signed now, while the root key is at
+	// hand: the issuing CA's CRL distribution point names it.
+	rootCRL, err := signRootCRL(root, rootKey, 1, now, now.Add(defaultRootCRLValidity), nil)
+	if err != nil {
+		return res, err
+	}
 	for _, f := range []struct {
 		name string
 		data []byte
@@ -144,6 +151,7 @@ func Init(dir string, o InitOptions) (res *InitResult, err error) {
 		{RootCertFile, CertPEM(root), 0o644},
 		{IntermediateCertFile, CertPEM(inter), 0o644},
 		{SettingsFile, settingsYAML, 0o644},
+		{RootCRLFile, rootCRL, 0o644},
 	} {
 		if err := write(f.name, f.data, f.perm); err != nil {
 			return res, err

@@ -63,6 +63,7 @@ func NewPublisher(ctx context.Context, a *Authority, log *slog.Logger) (*Publish
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ca/crl", p.serveCRL)
 	mux.HandleFunc("GET /ca/root.pem", p.servePEM(func() []*x509.Certificate { return []*x509.Certificate{a.root} }))
+	mux.HandleFunc("GET /ca/root.crl", p.serveRootCRL)
 	mux.HandleFunc("GET /ca/root.crt", p.serveDER(a.root))
 	mux.HandleFunc("GET /ca/intermediate.crt", p.serveDER(a.inter))
 	mux.HandleFunc("GET /ca/chain.pem", p.servePEM(func() []*x509.Certificate { return []*x509.Certificate{a.inter, a.root} }))
@@ -108,6 +109,18 @@ func (p *Publisher) servePEM(certs func() []*x509.Certificate) http.HandlerFunc 
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(CertPEM(certs()...))
 	}
+}
+
+// serveRootCRL serves root.crl (signed offline with the root key by "ca
+// init" and "ca root-crl").
+func (p *Publisher) serveRootCRL(w http.ResponseWriter, _ *http.Request) {
+	der, ok := p.a.RootCRL()
+	if !ok {
+		http.Error(w, "no root CRL: sign one with mtlsgate ca root-crl", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	_, _ = w.Write(der)
 }
 
 // serveDER serves one certificate as application/pkix-cert (the AIA
@@ -233,6 +246,9 @@ func (a *Authority) NewOCSPSigner(ctx context.Context, ttl time.Duration) (*x509
 type statusSource struct{ a *Authority }
 
 func (s statusSource) Status(serial *big.Int) ocspresp.Status {
+	if r := s.a.interRevoked.Load(); r != nil && s.a.issuedSerial(serial) {
+		return ocspresp.Status{State: ocspresp.Revoked, RevokedAt: r.RevokedAt, Reason: r.Reason}
+	}
 	if r, ok := s.a.RevokedSerial(serial); ok {
 		return ocspresp.Status{State: ocspresp.Revoked, RevokedAt: r.RevokedAt, Reason: r.Reason}
 	}

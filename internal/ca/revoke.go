@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mtlsgate/mtlsgate/internal/store"
@@ -109,6 +111,7 @@ func (a *Authority) RevokeCN(ctx context.Context, cn string, reason int) ([]stor
 // process) into the in-memory set. Cheap when nothing changed: serve calls it
 // several times a second.
 func (a *Authority) SyncRevocations(ctx context.Context) error {
+	a.syncRootCRL()
 	a.revoked.mu.RLock()
 	last := a.revoked.lastSeq
 	a.revoked.mu.RUnlock()
@@ -144,6 +147,25 @@ func (a *Authority) SyncRevocations(ctx context.Context) error {
 	return nil
 }
 
+// syncRootCRL re-reads root.crl when its modification time changed and
+// records whether it revokes the issuing CA.
+func (a *Authority) syncRootCRL() {
+	fi, err := os.Stat(filepath.Join(a.dir, RootCRLFile))
+	if err != nil {
+		return
+	}
+	a.rootMu.Lock()
+	defer a.rootMu.Unlock()
+	if fi.ModTime().Equal(a.rootCRLMod) {
+		return
+	}
+	a.rootCRLMod = fi.ModTime()
+	if at, reason, ok := a.checkIntermediateRevoked(); ok && a.interRevoked.Load() == nil {
+		a.interRevoked.Store(&store.Revocation{Serial: store.SerialHex(a.inter.SerialNumber), RevokedAt: at, Reason: reason})
+		a.revoked.gen.Add(1)
+	}
+}
+
 // RevocationGeneration changes whenever the revoked set gains entries, so a
 // connection can re-check its certificate only when something changed.
 func (a *Authority) RevocationGeneration() uint64 { return a.revoked.gen.Load() }
@@ -165,6 +187,9 @@ func (a *Authority) RevokedSerial(serial *big.Int) (store.Revocation, bool) {
 func (a *Authority) CheckRevoked(cert *x509.Certificate) (store.Revocation, bool) {
 	if !a.IssuedBy(cert) {
 		return store.Revocation{}, false
+	}
+	if r := a.interRevoked.Load(); r != nil {
+		return *r, true // the issuing CA itself is revoked
 	}
 	return a.RevokedSerial(cert.SerialNumber)
 }

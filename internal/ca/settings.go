@@ -56,6 +56,7 @@ type compiled struct {
 	ocspURL      string
 	issuerURL    string // AIA caIssuers of leaves: the issuing CA (DER)
 	rootURL      string // AIA caIssuers of the issuing CA: the root (DER)
+	rootCRLURL   string // CRL distribution point of the issuing CA
 }
 
 func loadSettings(dir string) (*compiled, error) {
@@ -95,6 +96,7 @@ func (s Settings) compile() (*compiled, error) {
 		}
 		c.crlURL, c.ocspURL = base+"/ca/crl", base+"/ca/ocsp"
 		c.issuerURL, c.rootURL = base+"/ca/intermediate.crt", base+"/ca/root.crt"
+		c.rootCRLURL = base + "/ca/root.crl"
 	}
 	c.profiles = BuiltinProfiles()
 	for name, spec := range s.Profiles {

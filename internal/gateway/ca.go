@@ -44,6 +44,10 @@ func (g *Gateway) openCA(c *config.CA) error {
 			return err
 		}
 		rt.register(g.metrics.Registry)
+		if c.ServeOn != "" && a.CRLURL() == "" {
+			g.log.Warn("ca.serve_on publishes the CA, but its ca.yaml has no publish_url: certificates it issues carry no CRL distribution point or OCSP URL; set publish_url to this listener's public address",
+				"ca", c.Dir, "listener", c.ServeOn)
+		}
 	}
 	g.ca = rt
 	return nil
