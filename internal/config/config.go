@@ -43,7 +43,54 @@ type ListenerTLS struct {
 	ClientAuth string `yaml:"client_auth"`
 	// MinVersion is "1.2" or "1.3".
 	MinVersion string `yaml:"min_version"`
+	// Revocation checks client certificates against external CRLs and
+	// OCSP responders (the built-in CA's revocations apply anyway).
+	Revocation *Revocation `yaml:"revocation"`
+	// OCSPStapling staples an OCSP response for the listener's own
+	// certificate, fetched from its AIA OCSP URL.
+	OCSPStapling bool `yaml:"ocsp_stapling"`
 }
+
+// Revocation configures external revocation checking of client
+// certificates on one listener.
+type Revocation struct {
+	CRL []CRLSource `yaml:"crl"`
+	// UseCRLDistributionPoints fetches the CDP URLs found in client
+	// certificates, in the background, only from CDPAllowHosts.
+	UseCRLDistributionPoints bool `yaml:"use_crl_distribution_points"`
+	// CDPAllowHosts lists the hosts (names or CIDRs) CDP URLs may point at.
+	// Empty: none, so a client cannot make the gateway fetch arbitrary URLs.
+	CDPAllowHosts []string `yaml:"cdp_allow_hosts"`
+	// OCSP is off (default) | prefer | require.
+	OCSP string `yaml:"ocsp"`
+	// OnUnavailable is fail_closed (default) | fail_open: what happens when
+	// no CRL or OCSP answer is available for a certificate.
+	OnUnavailable string `yaml:"on_unavailable"`
+	// StaleCRL is fail_closed (default) | fail_open: past a CRL's nextUpdate.
+	StaleCRL string `yaml:"stale_crl"`
+	// OCSPTimeout bounds one OCSP query (default 2s).
+	OCSPTimeout Duration `yaml:"ocsp_timeout"`
+	// MaxCRLBytes refuses larger CRLs (default 256 MiB).
+	MaxCRLBytes int64 `yaml:"max_crl_bytes"`
+}
+
+// CRLSource is one CRL: a file (re-read on change) or a URL (fetched every
+// Refresh and before its nextUpdate).
+type CRLSource struct {
+	File    string   `yaml:"file"`
+	URL     string   `yaml:"url"`
+	Refresh Duration `yaml:"refresh"`
+}
+
+// Revocation enumerations.
+const (
+	OCSPOff     = "off"
+	OCSPPrefer  = "prefer"
+	OCSPRequire = "require"
+
+	FailOpen   = "fail_open"
+	FailClosed = "fail_closed"
+)
 
 // Limits bound what one client can make the gateway hold. Every field has a
 // safe default (see Defaults).

@@ -35,6 +35,9 @@ func Defaults(c *Config) {
 			if l.TLS.MinVersion == "" {
 				l.TLS.MinVersion = "1.2"
 			}
+			if r := l.TLS.Revocation; r != nil {
+				defaultRevocation(r)
+			}
 		}
 		lim := &l.Limits
 		setDur(&lim.HandshakeTimeout, DefaultHandshakeTimeout)
@@ -91,5 +94,28 @@ func setDur(d *Duration, v time.Duration) {
 func setInt(i *int, v int) {
 	if *i == 0 {
 		*i = v
+	}
+}
+
+// defaultRevocation fills a listener's revocation block: OCSP off, and the
+// strict choice wherever revocation data is missing or stale.
+func defaultRevocation(r *Revocation) {
+	if r.OCSP == "" {
+		r.OCSP = OCSPOff
+	}
+	if r.OnUnavailable == "" {
+		r.OnUnavailable = FailClosed
+	}
+	if r.StaleCRL == "" {
+		r.StaleCRL = FailClosed
+	}
+	setDur(&r.OCSPTimeout, 2*time.Second)
+	if r.MaxCRLBytes == 0 {
+		r.MaxCRLBytes = 256 << 20
+	}
+	for i := range r.CRL {
+		if r.CRL[i].URL != "" {
+			setDur(&r.CRL[i].Refresh, time.Hour)
+		}
 	}
 }

@@ -216,6 +216,11 @@ func (c *Config) resolvePaths() {
 			for _, p := range []*string{&t.Cert, &t.Key, &t.PasswordFile, &t.ClientCA, &t.ClientCAPasswordFile} {
 				res(p)
 			}
+			if r := t.Revocation; r != nil {
+				for j := range r.CRL {
+					res(&r.CRL[j].File)
+				}
+			}
 		}
 	}
 	for i := range c.Upstreams {

@@ -164,6 +164,12 @@ func validateListenerTLS(p *Problems, path string, t *ListenerTLS) {
 	default:
 		p.add(path+".min_version", "%q: want \"1.2\" or \"1.3\" (older TLS versions are not supported)", t.MinVersion)
 	}
+	if t.Revocation != nil {
+		if t.ClientAuth == ClientAuthNone {
+			p.add(path+".revocation", "set, but client_auth is none: there are no client certificates to check")
+		}
+		validateRevocation(p, path+".revocation", t.Revocation)
+	}
 }
 
 func validateLimits(p *Problems, path string, l Limits) {
@@ -356,6 +362,43 @@ func validateEchoServers(p *Problems, servers []EchoServer) {
 			if f.val == "" {
 				p.add(path+"."+f.key, "required: an echo server is an mTLS upstream")
 			}
+		}
+	}
+}
+
+func validateRevocation(p *Problems, path string, r *Revocation) {
+	oneOf := func(key, v string, allowed ...string) {
+		if !slices.Contains(allowed, v) {
+			p.add(path+"."+key, "%q: want %s", v, strings.Join(allowed, ", "))
+		}
+	}
+	oneOf("ocsp", r.OCSP, OCSPOff, OCSPPrefer, OCSPRequire)
+	oneOf("on_unavailable", r.OnUnavailable, FailClosed, FailOpen)
+	oneOf("stale_crl", r.StaleCRL, FailClosed, FailOpen)
+	if len(r.CRL) == 0 && !r.UseCRLDistributionPoints && r.OCSP == OCSPOff {
+		p.add(path, "checks nothing: give crl entries, use_crl_distribution_points or ocsp")
+	}
+	if r.UseCRLDistributionPoints && len(r.CDPAllowHosts) == 0 {
+		p.add(path+".cdp_allow_hosts", "required with use_crl_distribution_points: the hosts CRL distribution point URLs may name (a client must not make the gateway fetch arbitrary URLs)")
+	}
+	if r.MaxCRLBytes < 0 {
+		p.add(path+".max_crl_bytes", "must not be negative")
+	}
+	for i, c := range r.CRL {
+		cp := fmt.Sprintf("%s.crl[%d]", path, i)
+		switch {
+		case (c.File == "") == (c.URL == ""):
+			p.add(cp, "give exactly one of file or url")
+		case c.URL != "":
+			u, err := url.Parse(c.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add(cp+".url", "%q: want an http(s) URL", c.URL)
+			}
+			if c.Refresh.D() < time.Second {
+				p.add(cp+".refresh", "%s: want at least 1s", c.Refresh.D())
+			}
+		case c.Refresh != 0:
+			p.add(cp+".refresh", "only for url sources (files are re-read when they change)")
 		}
 	}
 }

@@ -231,6 +231,13 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 			probs = append(probs, &config.FieldError{Path: "client_ca", Err: err})
 		}
 	}
+	// Refuse rather than run without the checks the config asks for.
+	if t.Revocation != nil {
+		probs = append(probs, &config.FieldError{Path: "revocation", Err: errors.New("external CRL/OCSP checking is not available in this build yet; remove the block (the built-in CA's revocations apply without it)")})
+	}
+	if t.OCSPStapling {
+		probs = append(probs, &config.FieldError{Path: "ocsp_stapling", Err: errors.New("OCSP stapling is not available in this build yet; remove the key")})
+	}
 	if len(probs) > 0 {
 		return nil, probs
 	}
