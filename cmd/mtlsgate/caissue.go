@@ -50,7 +50,11 @@ func (k *keystoreFlags) password(stderr io.Writer) ([]byte, error) {
 	if !k.wanted() {
 		return nil, nil
 	}
-	return readPassword(k.pwFile, "keystore", true, stderr)
+	pw, err := readPassword(k.pwFile, "keystore", true, stderr)
+	if err != nil {
+		return nil, err
+	}
+	return pw, ca.CheckKeystorePassword(pw)
 }
 
 // write writes the requested keystores for key (may be nil) and chain.
@@ -278,9 +282,17 @@ Use - to read the CSR from stdin.`,
 	return cmd
 }
 
+// readInput reads a CSR from path ("-": stdin), at most 1 MiB (a CSR is a
+// few KiB; anything larger is refused by ca.ParseCSR).
 func readInput(path string, stdin io.Reader) ([]byte, error) {
-	if path == "-" {
-		return io.ReadAll(io.LimitReader(stdin, 1<<20))
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
 	}
-	return os.ReadFile(path)
+	return io.ReadAll(io.LimitReader(r, 1<<20))
 }

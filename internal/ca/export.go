@@ -16,6 +16,9 @@ import (
 // MinKeystorePassword is keytool's minimum store password length.
 const MinKeystorePassword = 6
 
+// CheckKeystorePassword says whether keytool would accept pw.
+func CheckKeystorePassword(pw []byte) error { return checkKeystorePassword(pw) }
+
 func checkKeystorePassword(pw []byte) error {
 	if len(pw) < MinKeystorePassword {
 		return fmt.Errorf("keystore password must be at least %d characters (keytool refuses shorter ones)", MinKeystorePassword)

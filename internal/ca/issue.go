@@ -46,6 +46,9 @@ type Issued struct {
 // Issue checks r against its profile, signs it with the issuing CA and
 // stores it. The certificate is durable in the store when Issue returns.
 func (a *Authority) Issue(ctx context.Context, r IssueRequest) (*Issued, error) {
+	if err := a.checkIssuerUsable(); err != nil {
+		return nil, err
+	}
 	p, err := a.Profile(r.Profile)
 	if err != nil {
 		return nil, err
@@ -74,6 +77,17 @@ func (a *Authority) Issue(ctx context.Context, r IssueRequest) (*Issued, error) 
 		return nil, err
 	}
 	return &Issued{Cert: cert, Key: key, Chain: []*x509.Certificate{cert, a.inter}}, nil
+}
+
+// checkIssuerUsable refuses to sign with an issuing CA that root.crl has
+// revoked: its key may be compromised, and clients refuse what it signs.
+func (a *Authority) checkIssuerUsable() error {
+	a.syncRootCRL()
+	if r := a.interRevoked.Load(); r != nil {
+		return fmt.Errorf("the issuing CA (serial %s) was revoked by the root at %s (%s): it must not sign anything more; set up a new CA",
+			r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), ReasonName(r.Reason))
+	}
+	return nil
 }
 
 func (a *Authority) checkRequest(p *Profile, r *IssueRequest) error {

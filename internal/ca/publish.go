@@ -207,6 +207,9 @@ func (p *Publisher) renewSigner(ctx context.Context) error {
 // NewOCSPSigner issues a delegated OCSP responder certificate (EKU
 // OCSPSigning, id-pkix-ocsp-nocheck) with a fresh key, recorded in the store.
 func (a *Authority) NewOCSPSigner(ctx context.Context, ttl time.Duration) (*x509.Certificate, crypto.Signer, error) {
+	if err := a.checkIssuerUsable(); err != nil {
+		return nil, nil, err
+	}
 	key, err := GenerateKey(KeyTypeOf(a.interKey.Public()))
 	if err != nil {
 		return nil, nil, err

@@ -60,6 +60,13 @@ func TestRootCRLAndIntermediateRevocation(t *testing.T) {
 	if r, revoked := a.CheckRevoked(leaf.Cert); !revoked || r.Reason != 2 || a.RevocationGeneration() == gen {
 		t.Fatalf("leaf of a revoked issuing CA: %+v %v", r, revoked)
 	}
+	// A revoked issuing CA signs nothing more.
+	if _, err := a.Issue(context.Background(), IssueRequest{Profile: "client", CN: "carol"}); err == nil || !strings.Contains(err.Error(), "revoked by the root") {
+		t.Fatalf("Issue with a revoked issuing CA: %v", err)
+	}
+	if _, _, err := a.NewOCSPSigner(context.Background(), time.Hour); err == nil {
+		t.Fatal("OCSP signer issued by a revoked issuing CA")
+	}
 	// Re-signing keeps the revocation listed.
 	again, err := a.SignRootCRL(RootCRLOptions{PasswordFile: pw, Validity: time.Hour})
 	if err != nil || len(again.RevokedCertificateEntries) != 1 || again.Number.Int64() != 3 {

@@ -111,6 +111,10 @@ type Admin struct {
 	// Pprof serves Go's profiler under /debug/pprof/ (off by default: it
 	// exposes internals and can cost CPU; turn it on to investigate).
 	Pprof bool `yaml:"pprof"`
+	// APITokenFile enables the admin API (POST /api/ca/revoke) for callers
+	// sending "Authorization: Bearer <token>" with the token in this file
+	// (at least 32 characters). Without it the API is off.
+	APITokenFile string `yaml:"api_token_file"`
 }
 
 // Upstream is a backend the gateway proxies to.

@@ -233,6 +233,9 @@ func (c *Config) resolvePaths() {
 	if c.CA != nil {
 		res(&c.CA.Dir)
 	}
+	if c.Admin != nil {
+		res(&c.Admin.APITokenFile)
+	}
 	for i := range c.EchoServers {
 		e := &c.EchoServers[i]
 		for _, p := range []*string{&e.Cert, &e.Key, &e.ClientCA} {

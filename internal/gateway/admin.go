@@ -1,14 +1,20 @@
 package gateway
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/problem"
 )
 
 // startAdmin serves /metrics, /healthz and /readyz on the admin address.
@@ -31,8 +37,14 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
-	if g.ca != nil && g.ca.pub != nil {
-		mux.HandleFunc("POST /api/ca/revoke", g.ca.serveRevoke)
+	if cfg.Admin.APITokenFile != "" {
+		token, err := readAPIToken(cfg.Admin.APITokenFile)
+		if err != nil {
+			return fmt.Errorf("gateway: admin.api_token_file: %w", err)
+		}
+		if g.ca != nil && g.ca.pub != nil {
+			mux.Handle("POST /api/ca/revoke", requireToken(token, http.HandlerFunc(g.ca.serveRevoke)))
+		}
 	}
 	if cfg.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -53,4 +65,40 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 	}()
 	return nil
+}
+
+// minAPIToken is the shortest admin API token accepted.
+const minAPIToken = 32
+
+// readAPIToken reads the admin API token (one trailing newline dropped).
+func readAPIToken(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	token := bytes.TrimRight(data, "\r\n")
+	if len(token) < minAPIToken {
+		return nil, fmt.Errorf("%s: the token must be at least %d characters (e.g. openssl rand -hex 32 > %s)", path, minAPIToken, path)
+	}
+	return token, nil
+}
+
+// requireToken admits requests with "Authorization: Bearer <token>" and a
+// JSON body. A custom header cannot be sent cross-site without a CORS
+// preflight, which this server never approves, so web pages cannot drive
+// the API either.
+func requireToken(token []byte, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mtlsgate admin"`)
+			problem.Write(w, problem.Details{Status: http.StatusUnauthorized, Reason: "admin_token_required", Detail: "send Authorization: Bearer <the token in admin.api_token_file>"})
+			return
+		}
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+			problem.Write(w, problem.Details{Status: http.StatusUnsupportedMediaType, Reason: "json_required", Detail: "send Content-Type: application/json"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
