@@ -23,7 +23,7 @@ import (
 // section's dir needs a restart to change), published on ca.serve_on, and
 // consulted by every listener's verifier for revocations.
 type caRuntime struct {
-	cfg       config.CA
+	cfg       config.CA // as opened; never changed (dir, poll, auto_renew apply at start)
 	a         *ca.Authority
 	pub       *ca.Publisher
 	renewals  *prometheus.CounterVec // result
@@ -68,8 +68,7 @@ func (g *Gateway) caProblems(cfg *config.Config) config.Problems {
 	if g.ca.cfg.Dir != cfg.CA.Dir {
 		return config.Problems{&config.FieldError{Path: "ca.dir", Err: fmt.Errorf("changed from %s to %s: restart mtlsgate to switch CAs", g.ca.cfg.Dir, cfg.CA.Dir)}}
 	}
-	g.ca.cfg = *cfg.CA
-	return nil
+	return nil // serve_on comes from each published state; the rest applies at start
 }
 
 func (rt *caRuntime) register(reg *prometheus.Registry) {
@@ -110,7 +109,14 @@ func (rt *caRuntime) run(ctx context.Context, g *Gateway) {
 	applied := func() {
 		g.log.Info("revocations applied", "ca", rt.cfg.Dir, "generation", rt.a.RevocationGeneration())
 	}
-	go every(ctx, rt.cfg.RevocationPoll.D(), func() { rt.pub.Tick(ctx, applied) })
+	var swept uint64
+	go every(ctx, rt.cfg.RevocationPoll.D(), func() {
+		rt.pub.Tick(ctx, applied)
+		if gen := rt.a.RevocationGeneration(); gen != swept {
+			swept = gen
+			g.closeRevokedInFlight()
+		}
+	})
 	if rt.cfg.AutoRenew != nil && *rt.cfg.AutoRenew {
 		r := newRenewer(g, rt)
 		go every(ctx, time.Second, func() { r.check(ctx) })
@@ -151,10 +157,10 @@ func (c caChecker) Check(chain []*x509.Certificate) error {
 
 func (c caChecker) Generation() uint64 { return c.rt.a.RevocationGeneration() }
 
-// servesCA reports whether listener publishes the CA and the request is
-// for it.
-func (rt *caRuntime) servesCA(listener, path string) bool {
-	return rt != nil && rt.pub != nil && rt.cfg.ServeOn == listener && strings.HasPrefix(path, "/ca/")
+// servesCA reports whether listener publishes the CA under state st and
+// the request is for it.
+func (rt *caRuntime) servesCA(st *state, listener, path string) bool {
+	return rt != nil && rt.pub != nil && st.cfg.CA != nil && st.cfg.CA.ServeOn == listener && strings.HasPrefix(path, "/ca/")
 }
 
 // refuseRevoked answers 403 on a connection whose certificate was revoked
@@ -234,4 +240,27 @@ func (rt *caRuntime) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"revoked": res})
+}
+
+// closeRevokedInFlight closes connections whose certificate is now revoked
+// and that have a request, stream or upgraded tunnel in flight: those would
+// never reach the per-request check. Idle connections are left for that
+// check, so their next request gets a 403 that says why.
+func (g *Gateway) closeRevokedInFlight() {
+	st := g.state.Load()
+	g.conns.Range(func(k, v any) bool {
+		ci := v.(*connInfo)
+		if ci.active.Load() == 0 {
+			return true
+		}
+		if a := g.auth(st, ci); a.revoked != nil {
+			_ = ci.conn.Close()
+			if g.ca != nil {
+				g.ca.refusedIn.Inc()
+			}
+			g.log.Warn("closed a connection with a request or tunnel in flight: its client certificate was revoked",
+				"listener", ci.listener, "reason", a.revoked.Error())
+		}
+		return true
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
@@ -203,5 +204,54 @@ func TestPlainListenerOnlyForCA(t *testing.T) {
 	_, err := New(Options{ConfigPath: path})
 	if err == nil || !strings.Contains(err.Error(), "only the ca.serve_on listener may be plain HTTP") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A response still streaming when its client's certificate is revoked is
+// cut off: it would never reach the per-request check.
+func TestCARevocationEndsRequestsInFlight(t *testing.T) {
+	e, a := caEnv(t)
+	release := make(chan struct{})
+	defer close(release)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "first chunk\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	// Point the route at the slow upstream (a reload).
+	cfg := strings.Replace(caConfig, "{{UPSTREAM}}", slow.URL, 1)
+	if err := os.WriteFile(filepath.Join(e.dir, "mtlsgate.yaml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	c, cert := caClient(t, e, a, "streamer", false)
+	resp, err := c.Get(e.url("/secure/stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 64)
+	if n, err := resp.Body.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "first chunk") {
+		t.Fatalf("first chunk: %q %v", buf[:n], err)
+	}
+	if _, err := a.Revoke(context.Background(), store.SerialHex(cert.SerialNumber), 1); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(resp.Body); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the stream ended cleanly; want it cut off")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream of a revoked client is still open")
 	}
 }

@@ -29,6 +29,11 @@ type connInfo struct {
 	// conn is the client connection, closed when its certificate is
 	// revoked while it is open.
 	conn net.Conn
+	// active counts requests in flight (an upgraded tunnel stays in flight
+	// until it ends); hijacked is set once net/http handed the connection
+	// to a handler (upgrades).
+	active   atomic.Int32
+	hijacked atomic.Bool
 }
 
 // connAuth pairs an identity (nil: anonymous) with the listener verifier
@@ -54,6 +59,9 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 			cs := tc.ConnectionState()
 			ci.sni = route.NormalizeHost(cs.ServerName)
 			ci.peer = cs.PeerCertificates
+			if len(ci.peer) > 0 {
+				g.conns.Store(c, ci)
+			}
 			st := g.state.Load()
 			if id := g.identity(st, ci); id != nil {
 				g.metrics.ClientCertExpiry.Seen(id.FingerprintSHA256, id.Subject, id.SerialHex, id.NotAfter)

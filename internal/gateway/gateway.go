@@ -58,6 +58,10 @@ type Gateway struct {
 	ca *caRuntime
 	// echo are the built-in echo servers (echo_servers).
 	echo []*http.Server
+	// conns are the open client connections that showed a certificate
+	// (net.Conn → *connInfo), so a revocation can end those with requests
+	// or tunnels in flight.
+	conns sync.Map
 }
 
 // New loads, validates and builds the configuration. It opens no sockets;
@@ -297,9 +301,16 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 			switch s {
 			case http.StateNew:
 				active.Inc()
-			case http.StateClosed, http.StateHijacked:
+			case http.StateClosed:
 				active.Dec()
 				tl.release()
+				g.conns.Delete(c)
+			case http.StateHijacked:
+				active.Dec()
+				tl.release()
+				if v, ok := g.conns.Load(c); ok {
+					v.(*connInfo).hijacked.Store(true) // dropped when its handler returns
+				}
 			}
 		},
 	}

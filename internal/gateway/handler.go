@@ -57,6 +57,13 @@ func (h listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	st := g.state.Load()
 	ci := connInfoOf(r)
+	ci.active.Add(1)
+	defer func() {
+		ci.active.Add(-1)
+		if ci.hijacked.Load() && ci.conn != nil {
+			g.conns.Delete(ci.conn) // the tunnel has ended
+		}
+	}()
 	rw := recorders.Get().(*recorder)
 	*rw = recorder{ResponseWriter: w}
 	var rs *routeState
@@ -122,7 +129,7 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 	}
 	// The CA's endpoints see the path as sent: OCSP GET requests carry
 	// base64 that path cleaning would corrupt. They serve fixed paths only.
-	if g.ca.servesCA(ci.listener, r.URL.Path) {
+	if g.ca.servesCA(st, ci.listener, r.URL.Path) {
 		g.ca.pub.ServeHTTP(rw, r)
 		return nil
 	}
