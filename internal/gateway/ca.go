@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/ca"
@@ -28,6 +29,7 @@ type caRuntime struct {
 	pub       *ca.Publisher
 	renewals  *prometheus.CounterVec // result
 	refusedIn prometheus.Counter     // requests refused on open connections
+	wg        sync.WaitGroup         // the loops started by run
 }
 
 // openCA opens the CA named by the config (first load only). In check-only
@@ -110,16 +112,18 @@ func (rt *caRuntime) run(ctx context.Context, g *Gateway) {
 		g.log.Info("revocations applied", "ca", rt.cfg.Dir, "generation", rt.a.RevocationGeneration())
 	}
 	var swept uint64
-	go every(ctx, rt.cfg.RevocationPoll.D(), func() {
-		rt.pub.Tick(ctx, applied)
-		if gen := rt.a.RevocationGeneration(); gen != swept {
-			swept = gen
-			g.closeRevokedInFlight()
-		}
+	rt.wg.Go(func() {
+		every(ctx, rt.cfg.RevocationPoll.D(), func() {
+			rt.pub.Tick(ctx, applied)
+			if gen := rt.a.RevocationGeneration(); gen != swept {
+				swept = gen
+				g.closeRevokedInFlight()
+			}
+		})
 	})
 	if rt.cfg.AutoRenew != nil && *rt.cfg.AutoRenew {
 		r := newRenewer(g, rt)
-		go every(ctx, time.Second, func() { r.check(ctx) })
+		rt.wg.Go(func() { every(ctx, time.Second, func() { r.check(ctx) }) })
 	}
 }
 
@@ -180,9 +184,11 @@ func (g *Gateway) refuseRevoked(rw *recorder, r *http.Request, ci *connInfo, err
 	}
 }
 
-// close releases the CA store.
+// close waits for the loops started by run (their context must be done)
+// and releases the CA store.
 func (rt *caRuntime) close() {
 	if rt != nil {
+		rt.wg.Wait()
 		_ = rt.a.Close()
 	}
 }

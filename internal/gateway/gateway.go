@@ -216,9 +216,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.ready.Store(true)
 	g.mu.Unlock()
+	caCtx, stopCA := context.WithCancel(ctx)
+	defer stopCA()
 	if g.ca != nil {
-		caCtx, stopCA := context.WithCancel(ctx)
-		defer stopCA()
 		g.ca.run(caCtx, g)
 	}
 	for name, r := range g.running {
@@ -232,6 +232,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.ready.Store(false)
 	g.shutdown()
 	_ = g.access.Close()
+	stopCA()
 	g.ca.close()
 	return runErr
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/ca"
@@ -154,8 +155,12 @@ func (r *renewer) leaf(path string) (cachedLeaf, error) {
 	return c, nil
 }
 
-// renew issues a replacement with the same names, profile and lifetime and
-// writes it over the files (key first; each file replaced atomically).
+// renew issues a replacement with the same names, profile and lifetime
+// (capped by the issuing CA's own expiry) and puts it in place of the
+// files. The files are staged next to their destinations before anything
+// is issued (an unwritable directory costs no certificate), then renamed
+// key first; if the certificate cannot follow, the old key is put back. A
+// certificate issued but not put in place is revoked as superseded.
 func (r *renewer) renew(ctx context.Context, t renewTarget, c cachedLeaf) error {
 	old := c.leaf
 	a := r.rt.a
@@ -168,6 +173,23 @@ func (r *renewer) renew(ctx context.Context, t renewTarget, c cachedLeaf) error 
 		return err
 	}
 	ttl := min(old.NotAfter.Sub(old.NotBefore), p.MaxTTL)
+	if left := a.Intermediate().NotAfter.Sub(r.g.now()) - time.Minute; left < ttl {
+		if left < time.Hour {
+			return fmt.Errorf("the issuing CA expires %s: renew the CA (mtlsgate ca init a new one) before its certificates", a.Intermediate().NotAfter.UTC().Format(time.RFC3339))
+		}
+		r.g.log.Warn("renewal shortened to the issuing CA's remaining lifetime; plan a new CA", "target", t.what, "ca_not_after", a.Intermediate().NotAfter)
+		ttl = left
+	}
+	files := []*staged{{path: t.key, perm: 0o600}}
+	if t.cert != t.key {
+		files = append(files, &staged{path: t.cert, perm: 0o644})
+	}
+	for _, f := range files {
+		if err := f.open(); err != nil {
+			discardAll(files)
+			return err
+		}
+	}
 	iss, err := a.Issue(ctx, ca.IssueRequest{
 		Profile: profile, CN: old.Subject.CommonName, O: old.Subject.Organization, OU: old.Subject.OrganizationalUnit,
 		SANs: ca.Names{DNS: old.DNSNames, IPs: old.IPAddresses, Emails: old.EmailAddresses, URIs: old.URIs},
@@ -175,8 +197,26 @@ func (r *renewer) renew(ctx context.Context, t renewTarget, c cachedLeaf) error 
 		Action: "renew", Detail: fmt.Sprintf("auto-renew of %s, replaces %s", t.what, store.SerialHex(old.SerialNumber)),
 	})
 	if err != nil {
+		discardAll(files)
 		return err
 	}
+	if err := r.install(files, t, c, iss); err != nil {
+		discardAll(files)
+		if _, rerr := a.Revoke(ctx, store.SerialHex(iss.Cert.SerialNumber), 4); rerr != nil {
+			err = fmt.Errorf("%w (and revoking the unused new certificate %s failed: %v)", err, store.SerialHex(iss.Cert.SerialNumber), rerr)
+		}
+		return err
+	}
+	r.rt.renewals.WithLabelValues("success").Inc()
+	r.g.log.Info("certificate renewed by the built-in CA", "target", t.what, "old_serial", store.SerialHex(old.SerialNumber),
+		"serial", store.SerialHex(iss.Cert.SerialNumber), "not_after", iss.Cert.NotAfter, "next_renewal", renewAt(iss.Cert))
+	return nil
+}
+
+// install writes the new key and certificate into the staged files and
+// renames them into place, key first, restoring the old key if the
+// certificate cannot follow.
+func (r *renewer) install(files []*staged, t renewTarget, c cachedLeaf, iss *ca.Issued) error {
 	keyPEM, err := ca.MarshalKeyPEM(iss.Key, nil)
 	if err != nil {
 		return err
@@ -185,20 +225,76 @@ func (r *renewer) renew(ctx context.Context, t renewTarget, c cachedLeaf) error 
 	if c.chain > 1 {
 		certPEM = ca.CertPEM(iss.Chain...)
 	}
-	if t.key == t.cert {
-		if err := ca.WriteFileAtomic(t.cert, append(certPEM, keyPEM...), 0o600); err != nil {
+	if len(files) == 1 { // key and certificate share one file
+		if err := files[0].write(append(certPEM, keyPEM...)); err != nil {
 			return err
 		}
-	} else {
-		if err := ca.WriteFileAtomic(t.key, keyPEM, 0o600); err != nil {
-			return err
+		return files[0].commit()
+	}
+	if err := files[0].write(keyPEM); err != nil {
+		return err
+	}
+	if err := files[1].write(certPEM); err != nil {
+		return err
+	}
+	oldKey, err := os.ReadFile(t.key)
+	if err != nil {
+		return err
+	}
+	if err := files[0].commit(); err != nil {
+		return err
+	}
+	if err := files[1].commit(); err != nil {
+		if rerr := ca.WriteFileAtomic(t.key, oldKey, files[0].perm); rerr != nil {
+			return fmt.Errorf("%w; restoring the previous key %s also failed: %v", err, t.key, rerr)
 		}
-		if err := ca.WriteFileAtomic(t.cert, certPEM, 0o644); err != nil {
-			return err
+		return err
+	}
+	return nil
+}
+
+// staged is a file written next to its destination and renamed over it.
+type staged struct {
+	path string
+	perm os.FileMode // default; an existing file keeps its own mode
+	tmp  *os.File
+}
+
+func (s *staged) open() error {
+	if fi, err := os.Stat(s.path); err == nil {
+		s.perm = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(filepath.Dir(s.path), "."+filepath.Base(s.path)+".renew*")
+	if err != nil {
+		return fmt.Errorf("cannot write next to %s: %w", s.path, err)
+	}
+	s.tmp = f
+	return f.Chmod(s.perm)
+}
+
+func (s *staged) write(data []byte) error {
+	if _, err := s.tmp.Write(data); err != nil {
+		return fmt.Errorf("writing %s: %w", s.path, err)
+	}
+	if err := s.tmp.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", s.path, err)
+	}
+	return s.tmp.Close()
+}
+
+func (s *staged) commit() error {
+	if err := os.Rename(s.tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("replacing %s: %w", s.path, err)
+	}
+	s.tmp = nil
+	return nil
+}
+
+func discardAll(files []*staged) {
+	for _, f := range files {
+		if f.tmp != nil {
+			f.tmp.Close()
+			os.Remove(f.tmp.Name())
 		}
 	}
-	r.rt.renewals.WithLabelValues("success").Inc()
-	r.g.log.Info("certificate renewed by the built-in CA", "target", t.what, "old_serial", store.SerialHex(old.SerialNumber),
-		"serial", store.SerialHex(iss.Cert.SerialNumber), "not_after", iss.Cert.NotAfter, "next_renewal", renewAt(iss.Cert))
-	return nil
 }
