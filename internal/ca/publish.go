@@ -268,8 +268,8 @@ func (a *Authority) issuedSerial(serial *big.Int) bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_, err := a.st.Certificate(ctx, store.SerialHex(serial))
-	return err == nil
+	ok, err := a.st.Issued(ctx, store.SerialHex(serial))
+	return err == nil && ok
 }
 
 // subjectLike names a certificate after the CA's organisation.

@@ -256,6 +256,27 @@ func (s *SQLite) Certificate(ctx context.Context, serial string) (Certificate, e
 	return c, nil
 }
 
+// Issued reports whether a certificate with serial is stored.
+func (s *SQLite) Issued(ctx context.Context, serial string) (bool, error) {
+	op := "look up certificate " + quoteShort(serial)
+	if err := checkCtx(ctx); err != nil {
+		return false, s.fail(op, err)
+	}
+	key, err := canonicalSerial(serial)
+	if err != nil {
+		return false, s.fail(op, err)
+	}
+	var one int
+	err = s.db.QueryRowContext(ctx, "SELECT 1 FROM certificates WHERE serial = ?", key).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail(op, err)
+	}
+	return true, nil
+}
+
 // List returns the certificates matching f, soonest NotAfter first, ties
 // by serial, without KeyPEM.
 func (s *SQLite) List(ctx context.Context, f Filter) ([]Certificate, error) {

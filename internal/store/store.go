@@ -109,6 +109,9 @@ type Store interface {
 	// Certificate returns one certificate by serial (hex as in
 	// Certificate.Serial, or any spelling ParseSerial accepts). ErrNotFound.
 	Certificate(ctx context.Context, serial string) (Certificate, error)
+	// Issued reports whether a certificate with serial was issued (revoked
+	// or not), without reading it: the OCSP responder asks this per request.
+	Issued(ctx context.Context, serial string) (bool, error)
 	// List returns certificates matching f, soonest NotAfter first (ties by
 	// serial), without KeyPEM.
 	List(ctx context.Context, f Filter) ([]Certificate, error)

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RoundTrip", testRoundTrip},
 		{"BadInput", testBadInput},
 		{"Exists", testExists},
+		{"Issued", testIssued},
 		{"ListOrder", testListOrder},
 		{"ListFilters", testListFilters},
 		{"Revoke", testRevoke},
@@ -452,5 +454,28 @@ func testAuditLog(t *testing.T, s store.Store) {
 	}
 	if rest, err := s.AuditLog(ctx, log[len(log)-1].Seq, 0); err != nil || len(rest) != 0 {
 		t.Errorf("AuditLog after the last entry = %+v, %v", rest, err)
+	}
+}
+
+func testIssued(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := Cert(1, "alice", time.Now().Add(time.Hour))
+	if ok, err := s.Issued(ctx, c.Serial); err != nil || ok {
+		t.Fatalf("Issued before put = %v, %v", ok, err)
+	}
+	if err := s.PutCertificate(ctx, c, Event("issue", c.Serial)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Issued(ctx, strings.ToUpper(c.Serial)); err != nil || !ok {
+		t.Fatalf("Issued after put = %v, %v", ok, err)
+	}
+	if _, err := s.Revoke(ctx, c.Serial, time.Now(), 1, Event("revoke", c.Serial)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Issued(ctx, c.Serial); err != nil || !ok {
+		t.Fatalf("Issued after revoke = %v, %v", ok, err)
+	}
+	if _, err := s.Issued(ctx, "not hex"); err == nil {
+		t.Fatal("bad serial accepted")
 	}
 }
