@@ -229,14 +229,17 @@ func serialOf(c *x509.Certificate) string { return store.SerialHex(c.SerialNumbe
 func dateOf(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
 func newCASignCmd(dir *string, stdout io.Writer) *cobra.Command {
-	var profile, ttl, out string
+	var profile, ttl, out, cn string
+	var o, ou []string
 	cmd := &cobra.Command{
 		Use:   "sign [--profile client] REQUEST.csr",
 		Short: "Sign a PKCS#10 certificate request (PEM or DER)",
 		Long: `Check a CSR's signature and issue a certificate for its key. The profile,
 not the CSR, decides key usage, extended key usage, basic constraints and
 the longest lifetime; a CSR asking for CA:true or for SANs the profile does
-not allow is refused. Writes the certificate (PEM) to stdout, or to --out.
+not allow is refused. The CSR's CN, O and OU are used unless --cn, --o or
+--ou replace them (profiles can also restrict O and OU: subject_o,
+subject_ou in ca.yaml). Writes the certificate (PEM) to stdout, or to --out.
 Use - to read the CSR from stdin.`,
 		Example: `  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout dev.key -subj /CN=device-17 -out dev.csr
   mtlsgate ca sign --profile client dev.csr > dev.pem
@@ -261,7 +264,17 @@ Use - to read the CSR from stdin.`,
 				return err
 			}
 			defer a.Close()
-			iss, err := a.SignCSR(cmd.Context(), data, profile, d, "sign", "csr="+args[0])
+			iss, err := a.SignCSRWith(cmd.Context(), data, profile, d, "sign", "csr="+args[0], func(r *ca.IssueRequest) {
+				if cmd.Flags().Changed("cn") {
+					r.CN = cn
+				}
+				if cmd.Flags().Changed("o") {
+					r.O = o
+				}
+				if cmd.Flags().Changed("ou") {
+					r.OU = ou
+				}
+			})
 			if err != nil {
 				return fmt.Errorf("ca sign %s: %w", args[0], err)
 			}
@@ -279,6 +292,9 @@ Use - to read the CSR from stdin.`,
 	cmd.Flags().StringVar(&profile, "profile", "client", "profile: client, server, upstream, or one from ca.yaml")
 	cmd.Flags().StringVar(&ttl, "ttl", "", "lifetime, e.g. 720h or 30d (default: the profile's)")
 	cmd.Flags().StringVar(&out, "out", "", "write the certificate here instead of stdout")
+	cmd.Flags().StringVar(&cn, "cn", "", "subject CN to issue instead of the CSR's")
+	cmd.Flags().StringSliceVar(&o, "o", nil, "subject O to issue instead of the CSR's (routes may authorise on it)")
+	cmd.Flags().StringSliceVar(&ou, "ou", nil, "subject OU to issue instead of the CSR's (routes may authorise on it)")
 	return cmd
 }
 

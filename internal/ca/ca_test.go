@@ -207,7 +207,7 @@ func TestKeepKeysAndSettings(t *testing.T) {
 	settings := `name: test
 keep_keys: true
 profiles:
-  device: {ext_key_usage: [client_auth], default_ttl: 1d, max_ttl: 7d, sans: [uri]}
+  device: {ext_key_usage: [client_auth], default_ttl: 1d, max_ttl: 7d, sans: [uri], subject_ou: [fleet]}
 `
 	if err := os.WriteFile(filepath.Join(a.Dir(), SettingsFile), []byte(settings), 0o644); err != nil {
 		t.Fatal(err)
@@ -218,7 +218,10 @@ profiles:
 	}
 	defer b.Close()
 	uri, _ := ParseSANs([]string{"uri:spiffe://example.org/dev/1"})
-	iss := issue(t, b, IssueRequest{Profile: "device", CN: "dev-1", SANs: uri})
+	iss := issue(t, b, IssueRequest{Profile: "device", CN: "dev-1", SANs: uri, OU: []string{"fleet"}})
+	if _, err := b.Issue(context.Background(), IssueRequest{Profile: "device", CN: "dev-2", OU: []string{"payments"}}); err == nil || !strings.Contains(err.Error(), `does not allow OU="payments"`) {
+		t.Errorf("OU outside the profile's subject_ou: %v", err)
+	}
 	if d := iss.Cert.NotAfter.Sub(iss.Cert.NotBefore); d > day+2*time.Minute {
 		t.Errorf("device default TTL %v", d)
 	}

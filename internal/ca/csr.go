@@ -70,6 +70,13 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 // the public key, the subject's CN, O and OU, and its SANs (checked against
 // the profile); everything else comes from the profile.
 func (a *Authority) SignCSR(ctx context.Context, data []byte, profile string, ttl time.Duration, action, detail string) (*Issued, error) {
+	return a.SignCSRWith(ctx, data, profile, ttl, action, detail, nil)
+}
+
+// SignCSRWith is SignCSR with a hook that may change the request before it
+// is checked against the profile (the operator overriding the CSR's
+// subject, an enrollment protocol pinning names).
+func (a *Authority) SignCSRWith(ctx context.Context, data []byte, profile string, ttl time.Duration, action, detail string, edit func(*IssueRequest)) (*Issued, error) {
 	csr, err := ParseCSR(data)
 	if err != nil {
 		return nil, err
@@ -77,7 +84,11 @@ func (a *Authority) SignCSR(ctx context.Context, data []byte, profile string, tt
 	if action == "" {
 		action = "sign"
 	}
-	return a.Issue(ctx, RequestFromCSR(csr, profile, ttl, action, detail))
+	r := RequestFromCSR(csr, profile, ttl, action, detail)
+	if edit != nil {
+		edit(&r)
+	}
+	return a.Issue(ctx, r)
 }
 
 // RequestFromCSR turns a parsed CSR into an IssueRequest.

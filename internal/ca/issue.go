@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,6 +101,12 @@ func (a *Authority) checkRequest(p *Profile, r *IssueRequest) error {
 	if err := r.SANs.check(); err != nil {
 		return err
 	}
+	if err := allowedValues(p.Name, "O", r.O, p.SubjectO); err != nil {
+		return err
+	}
+	if err := allowedValues(p.Name, "OU", r.OU, p.SubjectOU); err != nil {
+		return err
+	}
 	for _, k := range r.SANs.kinds() {
 		if !p.allows(k) {
 			return fmt.Errorf("profile %s does not allow %s SANs (allowed: %s)", p.Name, k, joinKinds(p.SANs))
@@ -116,6 +123,19 @@ func (a *Authority) checkRequest(p *Profile, r *IssueRequest) error {
 	}
 	if r.TTL > p.MaxTTL {
 		return fmt.Errorf("TTL %s is beyond profile %s's maximum of %s", r.TTL, p.Name, p.MaxTTL)
+	}
+	return nil
+}
+
+// allowedValues checks subject values against a profile's allow-list.
+func allowedValues(profile, attr string, got, allowed []string) error {
+	if len(allowed) == 0 {
+		return nil
+	}
+	for _, v := range got {
+		if !slices.Contains(allowed, v) {
+			return fmt.Errorf("profile %s does not allow %s=%q (allowed: %s)", profile, attr, v, strings.Join(allowed, ", "))
+		}
 	}
 	return nil
 }

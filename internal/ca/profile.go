@@ -37,6 +37,10 @@ type Profile struct {
 	// RequireSAN: at least one DNS or IP name (TLS servers are matched by
 	// SAN, not CN).
 	RequireSAN bool
+	// SubjectO and SubjectOU, when set, list the only organisation and
+	// organisational-unit values a certificate may carry: routes authorise
+	// on them, so a CSR must not choose them freely.
+	SubjectO, SubjectOU []string
 }
 
 // allows reports whether the profile permits SAN kind k.
@@ -83,11 +87,13 @@ type ProfileSpec struct {
 	MaxTTL      string   `yaml:"max_ttl"`
 	SANs        []string `yaml:"sans"` // dns | ip | email | uri
 	RequireSAN  bool     `yaml:"require_san"`
+	SubjectO    []string `yaml:"subject_o"`  // allowed O values (empty: any)
+	SubjectOU   []string `yaml:"subject_ou"` // allowed OU values (empty: any)
 }
 
 // compile turns a spec into a Profile; errors name the field.
 func (s ProfileSpec) compile(name string) (*Profile, error) {
-	p := &Profile{Name: name, RequireSAN: s.RequireSAN}
+	p := &Profile{Name: name, RequireSAN: s.RequireSAN, SubjectO: s.SubjectO, SubjectOU: s.SubjectOU}
 	if len(s.ExtKeyUsage) == 0 {
 		return nil, fmt.Errorf("profiles.%s.ext_key_usage: required (client_auth and/or server_auth)", name)
 	}
