@@ -41,6 +41,8 @@ type Publisher struct {
 	signerExp time.Time // NotAfter of the current OCSP signer
 	signerAt  time.Time // when to renew it
 
+	rootWarned time.Time // last warning about root.crl's nextUpdate
+
 	// CRLs and OCSPSignerRenewals count work done, for metrics.
 	CRLs, OCSPSignerRenewals, Failures atomic.Uint64
 }
@@ -152,6 +154,7 @@ func (p *Publisher) Tick(ctx context.Context, onRevocations func()) {
 			p.fail("re-signing the CRL failed; the previous one is still served", err)
 		}
 	}
+	p.warnRootCRL(now)
 	p.signerMu.Lock()
 	due := now.After(p.signerAt)
 	p.signerMu.Unlock()
@@ -160,6 +163,35 @@ func (p *Publisher) Tick(ctx context.Context, onRevocations func()) {
 			p.fail("renewing the OCSP responder certificate failed; the current one stays in use", err)
 		}
 	}
+}
+
+// RootCRLNextUpdate is root.crl's nextUpdate (zero without one).
+func (p *Publisher) RootCRLNextUpdate() time.Time {
+	crl, err := p.a.readRootCRL()
+	if err != nil {
+		return time.Time{}
+	}
+	return crl.NextUpdate
+}
+
+// warnRootCRL logs, at most daily, when root.crl is missing, invalid or
+// within 30 days of its nextUpdate: clients that check the whole chain
+// refuse every certificate once it is stale, and only the root key holder
+// can re-sign it.
+func (p *Publisher) warnRootCRL(now time.Time) {
+	if now.Sub(p.rootWarned) < 24*time.Hour {
+		return
+	}
+	crl, err := p.a.readRootCRL()
+	switch {
+	case err != nil:
+		p.log.Warn("the root CRL is missing or invalid; sign one with: mtlsgate ca root-crl", "ca", p.a.dir, "error", err.Error())
+	case crl.NextUpdate.Sub(now) < 30*day:
+		p.log.Warn("the root CRL is due for re-signing; run: mtlsgate ca root-crl", "ca", p.a.dir, "next_update", crl.NextUpdate)
+	default:
+		return
+	}
+	p.rootWarned = now
 }
 
 func (p *Publisher) fail(msg string, err error) {

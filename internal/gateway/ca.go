@@ -94,6 +94,13 @@ func (rt *caRuntime) register(reg *prometheus.Registry) {
 			func() float64 { return float64(crl().Entries) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mtlsgate_ca_crl_next_update_timestamp_seconds", Help: "nextUpdate of the published CRL."},
 			func() float64 { return float64(crl().NextUpdate.Unix()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mtlsgate_ca_root_crl_next_update_timestamp_seconds", Help: "nextUpdate of root.crl (0 when missing); re-sign it with mtlsgate ca root-crl before then."},
+			func() float64 {
+				if t := rt.pub.RootCRLNextUpdate(); !t.IsZero() {
+					return float64(t.Unix())
+				}
+				return 0
+			}),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_requests_total", Help: "OCSP requests answered by the built-in responder."}, ocsp(0)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_cache_hits_total", Help: "OCSP requests answered from signed-response cache."}, ocsp(1)),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mtlsgate_ca_ocsp_errors_total", Help: "OCSP requests answered with an error status."}, ocsp(2)),
