@@ -105,9 +105,9 @@ func Info(c *x509.Certificate) CertInfo {
 }
 
 // selfSigned reports whether c names itself as issuer and its signature
-// checks with its own key.
+// checks with its own key (CA or not: servers use self-signed leaves).
 func selfSigned(c *x509.Certificate) bool {
-	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignatureFrom(c) == nil
+	return string(c.RawIssuer) == string(c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // CertReport is the outcome of checking a client certificate against a

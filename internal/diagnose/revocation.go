@@ -14,7 +14,12 @@ type Revocation struct {
 	// OK is true when the source does not refuse the certificate: it is
 	// good, or the source does not cover it (Sentence says which).
 	OK bool
-	// Code is CodeRevoked, CodeRevocationUnknown, or "" when OK.
+	// Warning marks an OK answer worth attention (a fail-open rule let the
+	// certificate through although the source could not answer); Code
+	// then says why.
+	Warning bool
+	// Code is CodeRevoked, CodeRevocationUnknown or the source's own code;
+	// "" for a plain OK.
 	Code string
 	// Sentence says what the source found, in the gateway's words.
 	Sentence string
@@ -77,9 +82,12 @@ func revocationSteps(checks []RevocationCheck, chain []*x509.Certificate) []Step
 	var out []Step
 	for _, check := range checks {
 		r := check(chain)
-		if r.OK {
+		switch {
+		case r.OK && r.Warning:
+			out = append(out, warnStep("revocation", r.Code, r.Sentence))
+		case r.OK:
 			out = append(out, okStep("revocation", r.Sentence))
-		} else {
+		default:
 			out = append(out, failStep("revocation", r.Code, r.Sentence))
 		}
 	}
