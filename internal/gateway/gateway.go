@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -62,6 +63,8 @@ type Gateway struct {
 	// (net.Conn → *connInfo), so a revocation can end those with requests
 	// or tunnels in flight.
 	conns sync.Map
+	// staplers keep OCSP responses for listeners with ocsp_stapling.
+	staplers staplers
 }
 
 // New loads, validates and builds the configuration. It opens no sockets;
@@ -124,6 +127,9 @@ func (g *Gateway) load() (*state, error) {
 		metrics: g.metrics, previous: g.state.Load(),
 		identityOf: g.identityOf, onError: g.upstreamFailed,
 		revocation: g.ca.checker(),
+		stapler: func(c *tls.Certificate) (*stapler, error) {
+			return g.staplers.get(c, g.log, g.now)
+		},
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)
@@ -144,6 +150,13 @@ func (g *Gateway) load() (*state, error) {
 
 func (g *Gateway) publish(st *state) {
 	old := g.state.Swap(st)
+	inUse := map[*stapler]bool{}
+	for _, ls := range st.listeners {
+		if ls.stapler != nil {
+			inUse[ls.stapler] = true
+		}
+	}
+	g.staplers.prune(inUse)
 	for _, w := range st.warnings {
 		g.log.Warn(w)
 	}
@@ -221,6 +234,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.ca != nil {
 		g.ca.run(caCtx, g)
 	}
+	go every(caCtx, time.Second, func() { g.staplers.refreshDue(caCtx) })
 	for name, r := range g.running {
 		g.log.Info("listening", "listener", name, "address", r.tl.Addr().String())
 	}

@@ -48,6 +48,8 @@ type listenerState struct {
 	verifier *chainVerifier
 	// plain: no TLS (the CA publication listener).
 	plain bool
+	// stapler staples OCSP responses for the certificate (ocsp_stapling).
+	stapler *stapler
 }
 
 // routeState is one compiled route.
@@ -74,6 +76,8 @@ type buildDeps struct {
 	onError    func(http.ResponseWriter, *http.Request, proxy.Failure)
 	// revocation is consulted by every listener's verifier (nil: none).
 	revocation revocationChecker
+	// stapler returns the (shared) OCSP stapler for a certificate.
+	stapler func(*tls.Certificate) (*stapler, error)
 }
 
 // build loads every file the config names and compiles the state. It returns
@@ -235,9 +239,6 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 	if t.Revocation != nil {
 		probs = append(probs, &config.FieldError{Path: "revocation", Err: errors.New("external CRL/OCSP checking is not available in this build yet; remove the block (the built-in CA's revocations apply without it)")})
 	}
-	if t.OCSPStapling {
-		probs = append(probs, &config.FieldError{Path: "ocsp_stapling", Err: errors.New("OCSP stapling is not available in this build yet; remove the key")})
-	}
 	if len(probs) > 0 {
 		return nil, probs
 	}
@@ -252,6 +253,14 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 		Certificates: []tls.Certificate{*cert},
 		MinVersion:   tlsVersion(t.MinVersion),
 		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	if t.OCSPStapling {
+		sp, err := deps.stapler(cert)
+		if err != nil {
+			return nil, config.Problems{&config.FieldError{Path: "ocsp_stapling", Err: err}}
+		}
+		tc.Certificates, tc.GetCertificate = nil, sp.certificate
+		ls.stapler = sp
 	}
 	// crypto/tls asks for the certificate (and checks the client's
 	// signature proving it holds the key); the chain is verified by the
