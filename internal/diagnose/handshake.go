@@ -54,6 +54,10 @@ func Handshake(err error, l Listener, now time.Time) Failure {
 	if errors.As(err, &re) {
 		return Failure{Code: CodeRevoked, Reason: re.explain(now), Client: re.Cert}
 	}
+	var ue *RevocationError
+	if errors.As(err, &ue) {
+		return Failure{Code: ue.Code, Reason: fmt.Sprintf("%s refused: %s", Name(ue.Cert), ue.Reason), Client: ue.Cert}
+	}
 	var cve *tls.CertificateVerificationError
 	if errors.As(err, &cve) {
 		var leaf *x509.Certificate
@@ -215,4 +219,16 @@ func (e *RevokedError) Error() string {
 func (e *RevokedError) explain(now time.Time) string {
 	return fmt.Sprintf("%s (serial %s) was revoked %s (%s ago, reason %s) according to the %s; issue a new certificate for this client",
 		Name(e.Cert), e.Cert.SerialNumber.Text(16), e.RevokedAt.UTC().Format(time.RFC3339), Ago(now.Sub(e.RevokedAt)), e.Reason, e.Source)
+}
+
+// RevocationError refuses a certificate whose revocation status could not
+// be established under a fail_closed rule (stale CRL, responder down, …).
+type RevocationError struct {
+	Cert   *x509.Certificate
+	Code   string // "crl_stale", "ocsp_unavailable", …
+	Reason string // a sentence naming the source and what to do
+}
+
+func (e *RevocationError) Error() string {
+	return fmt.Sprintf("certificate %s refused: %s (%s)", Name(e.Cert), e.Reason, e.Code)
 }

@@ -65,6 +65,10 @@ type Gateway struct {
 	conns sync.Map
 	// staplers keep OCSP responses for listeners with ocsp_stapling.
 	staplers staplers
+	// bg bounds background work of published states (revocation
+	// checkers); cancelled when the gateway stops.
+	bg     context.Context
+	stopBg context.CancelFunc
 }
 
 // New loads, validates and builds the configuration. It opens no sockets;
@@ -86,8 +90,10 @@ func New(opts Options) (*Gateway, error) {
 		errc:    make(chan error, 8),
 	}
 	g.noRoute = g.metrics.Route("")
+	g.bg, g.stopBg = context.WithCancel(context.Background())
 	st, err := g.load()
 	if err != nil {
+		g.stopBg()
 		g.ca.close()
 		return nil, err
 	}
@@ -108,6 +114,7 @@ func Check(path string) (warnings []string, err error) {
 		return nil, err
 	}
 	defer g.ca.close()
+	defer g.stopBg()
 	st := g.state.Load()
 	st.discard(nil)
 	return st.warnings, nil
@@ -130,6 +137,7 @@ func (g *Gateway) load() (*state, error) {
 		stapler: func(c *tls.Certificate) (*stapler, error) {
 			return g.staplers.get(c, g.log, g.now)
 		},
+		background: g.bg, log: g.log,
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)
@@ -157,6 +165,7 @@ func (g *Gateway) publish(st *state) {
 		}
 	}
 	g.staplers.prune(inUse)
+	g.swapRevocationMetrics(old, st)
 	for _, w := range st.warnings {
 		g.log.Warn(w)
 	}
@@ -248,6 +257,12 @@ func (g *Gateway) Run(ctx context.Context) error {
 	_ = g.access.Close()
 	stopCA()
 	g.ca.close()
+	g.stopBg()
+	for _, ls := range g.state.Load().listeners {
+		if ls.external != nil {
+			ls.external.close()
+		}
+	}
 	return runErr
 }
 

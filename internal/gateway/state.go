@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sort"
@@ -50,6 +52,9 @@ type listenerState struct {
 	plain bool
 	// stapler staples OCSP responses for the certificate (ocsp_stapling).
 	stapler *stapler
+	// external checks client certificates against CRLs and OCSP (nil
+	// without a revocation block).
+	external *externalRevocation
 }
 
 // routeState is one compiled route.
@@ -78,6 +83,10 @@ type buildDeps struct {
 	revocation revocationChecker
 	// stapler returns the (shared) OCSP stapler for a certificate.
 	stapler func(*tls.Certificate) (*stapler, error)
+	// background bounds the loops of what the state starts (revocation
+	// checkers); log is the gateway's logger.
+	background context.Context
+	log        *slog.Logger
 }
 
 // build loads every file the config names and compiles the state. It returns
@@ -159,6 +168,11 @@ func (st *state) discard(previous *state) {
 			u.Close()
 		}
 	}
+	for name, ls := range st.listeners {
+		if ls.external != nil && (previous == nil || previous.listeners[name] == nil || previous.listeners[name].external != ls.external) {
+			ls.external.close()
+		}
+	}
 }
 
 // openRouteWarnings flags routes that accept any verified certificate
@@ -235,11 +249,29 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 			probs = append(probs, &config.FieldError{Path: "client_ca", Err: err})
 		}
 	}
-	// Refuse rather than run without the checks the config asks for.
+	var sp *stapler
+	if t.OCSPStapling && cert != nil {
+		if sp, err = deps.stapler(cert); err != nil {
+			probs = append(probs, &config.FieldError{Path: "ocsp_stapling", Err: err})
+		}
+	}
+	var external *externalRevocation
 	if t.Revocation != nil {
-		probs = append(probs, &config.FieldError{Path: "revocation", Err: errors.New("external CRL/OCSP checking is not available in this build yet; remove the block (the built-in CA's revocations apply without it)")})
+		for _, s := range t.Revocation.CRL {
+			if s.File != "" {
+				st.files = append(st.files, s.File) // a change reloads, which re-reads CRLs
+			}
+		}
+	}
+	if t.Revocation != nil && bundle != nil && len(probs) == 0 {
+		if external, err = buildRevocation(l, bundle.Certs, deps); err != nil {
+			probs = append(probs, &config.FieldError{Path: "revocation", Err: err})
+		}
 	}
 	if len(probs) > 0 {
+		if external != nil && (deps.previous == nil || deps.previous.listeners[l.Name] == nil || deps.previous.listeners[l.Name].external != external) {
+			external.close()
+		}
 		return nil, probs
 	}
 	ls := &listenerState{
@@ -254,11 +286,7 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 		MinVersion:   tlsVersion(t.MinVersion),
 		NextProtos:   []string{"h2", "http/1.1"},
 	}
-	if t.OCSPStapling {
-		sp, err := deps.stapler(cert)
-		if err != nil {
-			return nil, config.Problems{&config.FieldError{Path: "ocsp_stapling", Err: err}}
-		}
+	if sp != nil {
 		tc.Certificates, tc.GetCertificate = nil, sp.certificate
 		ls.stapler = sp
 	}
@@ -277,7 +305,12 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 	if bundle != nil {
 		tc.ClientCAs = bundle.Pool // also sent to clients as acceptable CAs
 		ls.verifier = newChainVerifier(bundle.Pool, time.Now)
-		ls.verifier.revocation = deps.revocation
+		ls.external = external
+		if external != nil {
+			ls.verifier.revocation = combineCheckers(deps.revocation, external)
+		} else {
+			ls.verifier.revocation = deps.revocation
+		}
 		tc.VerifyConnection = ls.verifier.verifyConnection(t.ClientAuth == config.ClientAuthRequire)
 	}
 	ls.tlsConfig = tc
