@@ -185,7 +185,9 @@ func certTarget(path string, stderr io.Writer) (t *diagnose.Target, closeCA func
 	if t, err = diagnose.TargetFromConfig(cfg); err != nil {
 		return nil, nil, configError(stderr, path, src.Annotate(err))
 	}
-	closeCA = func() {}
+	checks, closeExternal := externalRevocationChecks(cfg, 10*time.Second)
+	t.Revocation = append(t.Revocation, checks...)
+	closeCA = closeExternal
 	if cfg.CA != nil && cfg.CA.Dir != "" {
 		source := "built-in CA in " + cfg.CA.Dir
 		a, err := ca.Open(cfg.CA.Dir, ca.Options{Actor: ca.DefaultActor("diagnose")})
@@ -193,7 +195,7 @@ func certTarget(path string, stderr io.Writer) (t *diagnose.Target, closeCA func
 			t.Revocation = append(t.Revocation, diagnose.UnavailableRevocation(source, err))
 			return t, closeCA, nil
 		}
-		closeCA = func() { _ = a.Close() }
+		closeCA = func() { closeExternal(); _ = a.Close() }
 		t.Revocation = append(t.Revocation, builtinCARevocation(a, source, time.Now()))
 	}
 	return t, closeCA, nil

@@ -127,6 +127,15 @@ routes:
 		return m["reason_code"] == "revoked" && strings.Contains(m["reason"].(string), "keyCompromise")
 	})
 
+	// diagnose explains both, from the same CRL.
+	cfgPath := filepath.Join(dir, "mtlsgate.yaml")
+	if code, out, errOut := runBinary(t, 30*time.Second, "diagnose", "cert", ca.path("bob.pem"), "-c", cfgPath); code != 1 || !strings.Contains(out, "revoked") || !strings.Contains(out, "keyCompromise") {
+		t.Errorf("diagnose cert bob: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := runBinary(t, 30*time.Second, "diagnose", "cert", ca.path("alice.pem"), "-c", cfgPath); code != 0 || !strings.Contains(out, "not revoked according to") {
+		t.Errorf("diagnose cert alice: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// A TLS session made while alice was good...
 	sess := filepath.Join(dir, "alice.sess")
 	out, _ := runOpenSSL(t, "s_client", "-connect", g.Addr("public"), "-CAfile", p.path("server-ca.pem"),
