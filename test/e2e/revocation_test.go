@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -36,14 +40,24 @@ commonName = supplied
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[client_ocsp]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+authorityInfoAccess = OCSP;URI:OCSPURL
 `
 
-func newPartnerCA(t testing.TB) *partnerCA {
+func newPartnerCA(t testing.TB) *partnerCA { return newPartnerCAWithOCSP(t, "http://127.0.0.1:1") }
+
+// newPartnerCAWithOCSP is a partner CA whose certificates (issueOCSP) name
+// the OCSP responder at url.
+func newPartnerCAWithOCSP(t testing.TB, url string) *partnerCA {
 	t.Helper()
 	needTool(t, "openssl")
 	p := &partnerCA{t: t, dir: t.TempDir()}
+	cnf := strings.ReplaceAll(strings.ReplaceAll(partnerCnf, "DIR", p.dir), "OCSPURL", url)
 	for name, data := range map[string]string{
-		"ca.cnf": strings.ReplaceAll(partnerCnf, "DIR", p.dir), "index.txt": "", "serial": "1000\n", "crlnumber": "01\n",
+		"ca.cnf": cnf, "index.txt": "", "serial": "1000\n", "crlnumber": "01\n",
 	} {
 		if err := os.WriteFile(p.path(name), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
@@ -58,10 +72,13 @@ func newPartnerCA(t testing.TB) *partnerCA {
 func (p *partnerCA) path(name string) string { return filepath.Join(p.dir, name) }
 
 // issue makes name.pem / name.key for CN=name.
-func (p *partnerCA) issue(name string) {
+func (p *partnerCA) issue(name string) { p.issueWith(name, "client") }
+
+// issueWith issues with an extension section of the config.
+func (p *partnerCA) issueWith(name, extensions string) {
 	mustOpenSSL(p.t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
 		"-keyout", p.path(name+".key"), "-out", p.path(name+".csr"), "-subj", "/CN="+name)
-	mustOpenSSL(p.t, "ca", "-batch", "-config", p.path("ca.cnf"), "-extensions", "client",
+	mustOpenSSL(p.t, "ca", "-batch", "-config", p.path("ca.cnf"), "-extensions", extensions,
 		"-in", p.path(name+".csr"), "-out", p.path(name+".pem"), "-notext")
 }
 
@@ -160,5 +177,125 @@ routes:
 	}
 	g.waitLog(5*time.Second, "alice's refusal with reason revoked", func(m map[string]any) bool {
 		return m["reason_code"] == "revoked" && strings.Contains(m["reason"].(string), "CN=alice")
+	})
+}
+
+// startOCSP runs `openssl ocsp -index` for the partner CA on addr and
+// returns a function that stops it. openssl serves one connection at a
+// time, so readiness is its banner, not a probe.
+func (p *partnerCA) startOCSP(addr string) (stop func()) {
+	t := p.t
+	_, port, _ := net.SplitHostPort(addr)
+	var out syncBuffer
+	cmd := exec.Command("openssl", "ocsp", "-index", p.path("index.txt"), "-port", port,
+		"-rsigner", p.path("ca.pem"), "-rkey", p.path("ca.key"), "-CA", p.path("ca.pem"), "-ignore_err", "-nmin", "5")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop = sync.OnceFunc(func() { _ = cmd.Process.Kill(); <-exited })
+	t.Cleanup(stop)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "waiting for OCSP client connections"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("openssl ocsp exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("openssl ocsp did not start: %s", out.String())
+		}
+	}
+	return stop
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestExternalOCSP: with ocsp: require, the gateway asks the partner's
+// responder (openssl ocsp -index) about each client: good passes, revoked
+// is refused with the reason; with the responder stopped, a client never
+// asked about is refused under fail_closed and let through, logged, under
+// fail_open.
+func TestExternalOCSP(t *testing.T) {
+	t.Parallel()
+	needTool(t, "curl")
+	ocspAddr := freePort(t)
+	ca := newPartnerCAWithOCSP(t, "http://"+ocspAddr)
+	for _, n := range []string{"alice", "bob", "carol", "dave"} {
+		ca.issueWith(n, "client_ocsp")
+	}
+	ca.revoke("bob", "keyCompromise")
+	stopOCSP := ca.startOCSP(ocspAddr)
+	p := newPKI(t)
+	up := newUpstream(t, p, p.gwClientCA)
+	tmpl := `listeners:
+  - name: public
+    address: 127.0.0.1:0
+    tls:
+      cert: {{PKI}}/gateway.pem
+      key: {{PKI}}/gateway.key
+      client_ca: {{CA}}/ca.pem
+      revocation:
+        ocsp: require
+        on_unavailable: {{MODE}}
+upstreams:
+  - name: up
+    url: {{UP}}
+    tls: {cert: {{PKI}}/gw-client.pem, key: {{PKI}}/gw-client.key, ca: {{PKI}}/backend-ca.pem, server_name: orders.internal}
+routes:
+  - name: api
+    match: {path_prefix: /}
+    upstream: up
+`
+	kv := map[string]string{"PKI": p.dir, "CA": ca.dir, "UP": up.URL(), "MODE": "fail_closed"}
+	dir := t.TempDir()
+	g := startGateway(t, dir, fill(tmpl, kv))
+	curlAs := func(name string) curlResult {
+		return runCurl(t, "--cacert", p.path("server-ca.pem"), "--cert", ca.path(name+".pem"), "--key", ca.path(name+".key"), g.URL("/x"))
+	}
+	expect(t, "alice (good)", curlAs("alice"), 200)
+	if r := curlAs("bob"); r.status == 200 {
+		t.Fatal("bob (revoked at the responder) got 200")
+	}
+	g.waitLog(5*time.Second, "bob refused as revoked", func(m map[string]any) bool {
+		return m["reason_code"] == "revoked" && strings.Contains(fmt.Sprint(m["reason"]), "CN=bob")
+	})
+
+	stopOCSP()
+	if r := curlAs("carol"); r.status == 200 {
+		t.Fatal("carol got 200 with the responder down under fail_closed")
+	}
+	g.waitLog(5*time.Second, "carol refused, responder unavailable", func(m map[string]any) bool {
+		return m["reason_code"] == "ocsp_unavailable" && strings.Contains(fmt.Sprint(m["reason"]), "CN=carol")
+	})
+	expect(t, "alice (cached good answer)", curlAs("alice"), 200)
+
+	kv["MODE"] = "fail_open"
+	writeConfig(t, dir, fill(tmpl, kv))
+	deadline := time.Now().Add(10 * time.Second)
+	for curlAs("dave").status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dave still refused 10 s after switching to fail_open\n%s", g.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	g.waitLog(5*time.Second, "fail-open admission logged", func(m map[string]any) bool {
+		return m["revocation_fail_open"] == "ocsp_unavailable"
 	})
 }
