@@ -155,6 +155,16 @@ type Route struct {
 	ClientCert string      `yaml:"client_cert"` // required | optional | none
 	Allow      []AllowRule `yaml:"allow"`
 	Forward    Forward     `yaml:"forward"`
+	// Revocation tightens the listener's revocation rules for this route.
+	Revocation *RouteRevocation `yaml:"revocation"`
+}
+
+// RouteRevocation overrides a listener's revocation rules on one route.
+type RouteRevocation struct {
+	// OnUnavailable: fail_closed refuses (403) clients the listener let in
+	// only because of its on_unavailable: fail_open. A route can tighten,
+	// never loosen: the handshake has already applied the listener's rule.
+	OnUnavailable string `yaml:"on_unavailable"`
 }
 
 // Match selects requests: all given fields must match.

@@ -224,6 +224,9 @@ var validMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 func validateRoute(p *Problems, i int, r *Route, names, upstreams map[string]int, anyClientCerts bool) {
 	path := fmt.Sprintf("routes[%d]", i)
 	checkName(p, path+".name", r.Name, "route", names, i)
+	if rr := r.Revocation; rr != nil && rr.OnUnavailable != FailClosed {
+		p.add(path+".revocation.on_unavailable", "%q: a route can only tighten the listener's rule: want fail_closed (fail_open is decided per listener, at the handshake)", rr.OnUnavailable)
+	}
 	if r.Upstream == "" {
 		p.add(path+".upstream", "required")
 	} else if _, ok := upstreams[r.Upstream]; !ok {

@@ -127,7 +127,8 @@ func (v *chainVerifier) verifyConnection(required bool) func(tls.ConnectionState
 		if err != nil {
 			return err
 		}
-		return v.checkRevoked(e.chain)
+		err, _ = v.revocationStatus(e.chain)
+		return err
 	}
 }
 
@@ -140,11 +141,18 @@ type revocationChecker interface {
 	Generation() uint64
 }
 
-func (v *chainVerifier) checkRevoked(chain []*x509.Certificate) error {
+// revocationStatus is the verdict on a verified chain: a refusal, or nil
+// with the fail-open code when a fail_open rule let it through.
+func (v *chainVerifier) revocationStatus(chain []*x509.Certificate) (refusal error, failOpen string) {
 	if v == nil || v.revocation == nil {
-		return nil
+		return nil, ""
 	}
-	return v.revocation.Check(chain)
+	err := v.revocation.Check(chain)
+	var n *failOpenNotice
+	if errors.As(err, &n) {
+		return nil, n.code
+	}
+	return err, ""
 }
 
 func (v *chainVerifier) revocationGeneration() uint64 {

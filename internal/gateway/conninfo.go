@@ -46,6 +46,9 @@ type connAuth struct {
 	// revoked is non-nil when the certificate has been revoked since.
 	gen     uint64
 	revoked error
+	// failOpen is the code of a fail_open admission ("" when the
+	// revocation status was known).
+	failOpen string
 }
 
 type connKey struct{}
@@ -112,7 +115,7 @@ func (g *Gateway) auth(st *state, ci *connInfo) *connAuth {
 	if v != nil && len(ci.peer) > 0 {
 		if e, err := v.verify(ci.peer); err == nil {
 			a.id = e.id
-			a.revoked = v.checkRevoked(e.chain)
+			a.revoked, a.failOpen = v.revocationStatus(e.chain)
 		}
 	}
 	ci.auth.Store(a)

@@ -179,6 +179,13 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 			}
 		}
 	}
+	if rs.strictRevocation && len(ci.peer) > 0 {
+		if code := g.auth(st, ci).failOpen; code != "" {
+			g.refuse(rw, r, rs, http.StatusForbidden, "revocation_unavailable",
+				"the revocation status of the client certificate is unknown ("+code+"); this route requires it (revocation.on_unavailable: fail_closed)")
+			return rs
+		}
+	}
 	if rs.upstream.Insecure {
 		g.metrics.InsecureUpstream.WithLabelValues(rs.upstream.Name).Inc()
 	}

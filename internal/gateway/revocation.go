@@ -30,6 +30,7 @@ func (e *externalRevocation) Check(chain []*x509.Certificate) error {
 	if r.FailOpen { // counted by the checker (mtlsgate_revocation_fail_open_total)
 		e.log.Warn("client certificate allowed without a revocation answer (fail_open)", "listener", e.listener,
 			"revocation_fail_open", r.Code, "reason", r.Reason, "subject", chain[0].Subject.String())
+		return &failOpenNotice{code: r.Code, reason: r.Reason}
 	}
 	if !r.Revoked {
 		return nil
@@ -175,3 +176,10 @@ func (g *Gateway) swapRevocationMetrics(old, st *state) {
 		}
 	}
 }
+
+// failOpenNotice is what a checker returns for a certificate it lets
+// through only because of on_unavailable: fail_open. The verifier admits
+// it and remembers the code, so routes that insist can refuse it.
+type failOpenNotice struct{ code, reason string }
+
+func (n *failOpenNotice) Error() string { return "admitted by fail_open: " + n.reason }

@@ -66,9 +66,11 @@ type routeState struct {
 	// with equal requirement accept exactly the same clients (421 rule).
 	requirement string
 	forwardNone bool
-	upstream    *proxy.Upstream
-	handler     http.Handler
-	metrics     *telemetry.RouteMetrics
+	// strictRevocation refuses clients admitted by a fail_open rule.
+	strictRevocation bool
+	upstream         *proxy.Upstream
+	handler          http.Handler
+	metrics          *telemetry.RouteMetrics
 }
 
 // buildDeps are what build needs besides the config.
@@ -388,7 +390,8 @@ func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error
 	if err != nil {
 		format = identity.FormatNone // reported by Validate
 	}
-	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up}
+	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up,
+		strictRevocation: rc.Revocation != nil && rc.Revocation.OnUnavailable == config.FailClosed}
 	if len(rc.Allow) > 0 {
 		rules := make([]policy.Rule, len(rc.Allow))
 		for i, a := range rc.Allow {
@@ -406,6 +409,9 @@ func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error
 	}
 	rs.metrics = deps.metrics.Route(rc.Name)
 	rs.requirement = rc.ClientCert
+	if rs.strictRevocation {
+		rs.requirement += "|strict-revocation"
+	}
 	if rs.policy != nil {
 		rs.requirement += "|" + rs.policy.String()
 	}

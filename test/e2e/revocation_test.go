@@ -262,6 +262,10 @@ routes:
   - name: api
     match: {path_prefix: /}
     upstream: up
+  - name: strict
+    match: {path_prefix: /strict/}
+    upstream: up
+    revocation: {on_unavailable: fail_closed}
 `
 	kv := map[string]string{"PKI": p.dir, "CA": ca.dir, "UP": up.URL(), "MODE": "fail_closed"}
 	dir := t.TempDir()
@@ -298,4 +302,7 @@ routes:
 	g.waitLog(5*time.Second, "fail-open admission logged", func(m map[string]any) bool {
 		return m["revocation_fail_open"] == "ocsp_unavailable"
 	})
+	// A route that insists on a known status refuses the fail-open client.
+	r := runCurl(t, "--cacert", p.path("server-ca.pem"), "--cert", ca.path("dave.pem"), "--key", ca.path("dave.key"), g.URL("/strict/x"))
+	expectProblem(t, "dave on the strict route", r, 403, "revocation_unavailable")
 }
