@@ -17,15 +17,21 @@ server_cert() {
 	fi
 }
 
-# conf_mtlsgate DIR PORT ADMIN_PORT KIND   (MTLSGATE_LOG_LEVEL, default warn)
+# conf_mtlsgate DIR PORT ADMIN_PORT KIND [REVOCATION]  (MTLSGATE_LOG_LEVEL, default warn)
+# With REVOCATION=1 the listener checks client certificates against
+# $PKI/revoked.crl (made by mkcrl) and OCSP (prefer; the bench client
+# certificates name no responder, so the CRL decides).
 conf_mtlsgate() {
-	local dir=$1 port=$2 admin=$3 crt key _c
+	local dir=$1 port=$2 admin=$3 crt key _c rev=""
 	read -r crt key _c < <(server_cert "$4")
+	if [[ ${5:-0} == 1 ]]; then
+		rev=", revocation: {crl: [{file: $PKI/revoked.crl}], ocsp: prefer}"
+	fi
 	cat >"$dir/mtlsgate.yaml" <<YAML
 listeners:
   - name: public
     address: 127.0.0.1:$port
-    tls: {cert: $crt, key: $key, client_ca: $PKI/ca.pem, client_auth: require, min_version: "1.2"}
+    tls: {cert: $crt, key: $key, client_ca: $PKI/ca.pem, client_auth: require, min_version: "1.2"$rev}
 admin: {address: 127.0.0.1:$admin}
 upstreams:
   - name: up
@@ -138,12 +144,12 @@ start_peer() {
 	local name=$1 kind=$2 port=$3 dir=$WORK/peers/$1-$2
 	mkdir -p "$dir"
 	case $name in
-	mtlsgate)
+	mtlsgate | mtlsgate-revocation)
 		local admin
 		pick_port admin
-		conf_mtlsgate "$dir" "$port" "$admin" "$kind"
+		conf_mtlsgate "$dir" "$port" "$admin" "$kind" "$([[ $name == mtlsgate-revocation ]] && echo 1 || echo 0)"
 		taskset -c "$PEER_CPU" env GOMAXPROCS=1 "$BIN/mtlsgate" serve -c "$dir/mtlsgate.yaml" --watch=false \
-			>/dev/null 2>"$LOGS/mtlsgate-$kind.log" &
+			>/dev/null 2>"$LOGS/$name-$kind.log" &
 		;;
 	nginx)
 		conf_nginx "$dir" "$port" "$kind"

@@ -188,7 +188,7 @@ build() {
 	(
 		cd "$ROOT"
 		go build -trimpath -ldflags "-X main.version=$ver" -o "$BIN/mtlsgate" ./cmd/mtlsgate
-		for p in loadgen upstream gobare report; do go build -trimpath -o "$BIN/$p" "./bench/$p"; done
+		for p in loadgen upstream gobare report mkcrl; do go build -trimpath -o "$BIN/$p" "./bench/$p"; done
 	)
 }
 
@@ -322,6 +322,10 @@ main() {
 	build
 	log "minting certificates in $PKI"
 	mint_pki "$PKI"
+	if [[ " $PEERS " == *" mtlsgate-revocation "* ]]; then
+		log "signing a CRL with ${CRL_ENTRIES:-1000000} entries for mtlsgate-revocation"
+		"$BIN/mkcrl" --ca "$PKI/ca.pem" --key "$PKI/ca.key" --n "${CRL_ENTRIES:-1000000}" --out "$PKI/revoked.crl"
+	fi
 	write_versions
 	sed 's/^/  /' "$WORK/versions.txt" >&2
 

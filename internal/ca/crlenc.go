@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
@@ -178,4 +179,23 @@ func addExtension(b *cryptobyte.Builder, oid asn1.ObjectIdentifier, value func(*
 		b.AddASN1ObjectIdentifier(oid)
 		b.AddASN1(cbasn1.OCTET_STRING, value)
 	})
+}
+
+// RevokedEntry is one entry for EncodeCRL.
+type RevokedEntry struct {
+	Serial *big.Int
+	At     time.Time
+	Reason int // 0: no reason extension
+}
+
+// EncodeCRL signs a v2 CRL for issuer with key (any CA, not only this
+// package's): the encoder the CA uses, for tools such as the benchmark's
+// CRL generator.
+func EncodeCRL(issuer *x509.Certificate, key crypto.Signer, number int64, thisUpdate, nextUpdate time.Time, entries []RevokedEntry) ([]byte, error) {
+	list := make([]crlEntry, len(entries))
+	for i, e := range entries {
+		list[i] = crlEntry{serial: e.Serial.Bytes(), at: e.At, reason: e.Reason}
+	}
+	enc := crlEncoder{issuerRaw: issuer.RawSubject, akid: issuer.SubjectKeyId, key: key}
+	return enc.encode(number, thisUpdate, nextUpdate, list)
 }
