@@ -259,21 +259,41 @@ func (rt *caRuntime) serveRevoke(w http.ResponseWriter, r *http.Request) {
 // and that have a request, stream or upgraded tunnel in flight: those would
 // never reach the per-request check. Idle connections are left for that
 // check, so their next request gets a 403 that says why.
+//
+// A request that was just finishing when the revocation arrived is not cut
+// off: connections are closed only if still busy after inFlightGrace.
 func (g *Gateway) closeRevokedInFlight() {
 	st := g.state.Load()
+	var busy []*connInfo
+	var reasons []string
 	g.conns.Range(func(k, v any) bool {
 		ci := v.(*connInfo)
 		if ci.active.Load() == 0 {
 			return true
 		}
-		if a := g.auth(st, ci); a.revoked != nil {
+		if err := g.auth(st, ci).revoked; err != nil {
+			busy, reasons = append(busy, ci), append(reasons, err.Error())
+		}
+		return true
+	})
+	if len(busy) == 0 {
+		return
+	}
+	time.AfterFunc(inFlightGrace, func() {
+		for i, ci := range busy {
+			if ci.active.Load() == 0 {
+				continue // finished; its next request gets the 403
+			}
 			_ = ci.conn.Close()
 			if g.ca != nil {
 				g.ca.refusedIn.Inc()
 			}
 			g.log.Warn("closed a connection with a request or tunnel in flight: its client certificate was revoked",
-				"listener", ci.listener, "reason", a.revoked.Error())
+				"listener", ci.listener, "reason", reasons[i])
 		}
-		return true
 	})
 }
+
+// inFlightGrace lets a response that is being written finish before a
+// revoked client's busy connection is closed.
+const inFlightGrace = 100 * time.Millisecond

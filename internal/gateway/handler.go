@@ -112,8 +112,12 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 		RemoteAddr: r.RemoteAddr, Reason: rw.reason, StrippedHeaders: rw.stripped,
 		InsecureUpstream: rs != nil && rw.proxied && rs.upstream.Insecure,
 	}
-	if id := g.identity(g.state.Load(), ci); id != nil {
-		e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
+	if len(ci.peer) > 0 {
+		a := g.auth(g.state.Load(), ci)
+		if id := a.id; id != nil && a.revoked == nil {
+			e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
+		}
+		e.RevocationFailOpen = a.failOpen
 	}
 	g.access.Write(&e)
 }

@@ -258,7 +258,11 @@ func buildListener(l *config.Listener, st *state, deps buildDeps) (*listenerStat
 		}
 	}
 	var external *externalRevocation
-	if t.Revocation != nil {
+	if r := t.Revocation; r != nil {
+		if r.OnUnavailable == config.FailOpen || r.StaleCRL == config.FailOpen {
+			st.warnings = append(st.warnings, fmt.Sprintf("listener %s: revocation fail_open is on (on_unavailable: %s, stale_crl: %s): clients whose revocation status is unknown are let in; each such request is logged with revocation_fail_open and counted in mtlsgate_revocation_fail_open_total",
+				l.Name, r.OnUnavailable, r.StaleCRL))
+		}
 		for _, s := range t.Revocation.CRL {
 			if s.File != "" {
 				st.files = append(st.files, s.File) // a change reloads, which re-reads CRLs

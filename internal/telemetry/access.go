@@ -34,6 +34,9 @@ type AccessEntry struct {
 	// is not verified (insecure_skip_verify).
 	InsecureUpstream bool
 	StrippedHeaders  int
+	// RevocationFailOpen is the code ("ocsp_unavailable", "crl_stale", …)
+	// of a client admitted only by a fail_open revocation rule.
+	RevocationFailOpen string
 }
 
 // AccessLog writes one JSON object per line per request. Lines are encoded
@@ -164,6 +167,9 @@ func AppendAccessJSON(b []byte, e *AccessEntry) []byte {
 	}
 	if e.InsecureUpstream {
 		b = append(b, `,"insecure_upstream":true`...)
+	}
+	if e.RevocationFailOpen != "" {
+		b = appendStr(b, "revocation_fail_open", e.RevocationFailOpen)
 	}
 	if e.StrippedHeaders > 0 {
 		b = append(b, `,"stripped_identity_headers":`...)
