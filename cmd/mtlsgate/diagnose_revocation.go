@@ -46,30 +46,13 @@ func externalRevocationChecks(cfg *config.Config, timeout time.Duration) (checks
 }
 
 func newDiagnoseChecker(l config.Listener, issuers []*x509.Certificate, timeout time.Duration) (*revocation.Checker, error) {
-	r := l.TLS.Revocation
-	mode, err := revocation.ParseMode(r.OCSP)
-	if err != nil {
-		return nil, err
-	}
-	onUnavail, err := revocation.ParseFailMode(r.OnUnavailable)
-	if err != nil {
-		return nil, err
-	}
-	stale, err := revocation.ParseFailMode(r.StaleCRL)
+	cfg, err := revocation.ConfigFor(&l, issuers, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}
 	// diagnose may wait for answers: OCSP is asked synchronously.
-	if mode == revocation.OCSPPrefer {
-		mode = revocation.OCSPRequire
-	}
-	cfg := revocation.Config{
-		Name: l.Name, UseCDP: r.UseCRLDistributionPoints, CDPAllowHosts: r.CDPAllowHosts,
-		OCSP: mode, OnUnavailable: onUnavail, StaleCRL: stale, OCSPTimeout: r.OCSPTimeout.D(),
-		MaxCRLBytes: r.MaxCRLBytes, Issuers: issuers, Logger: slog.New(slog.DiscardHandler),
-	}
-	for _, s := range r.CRL {
-		cfg.CRLs = append(cfg.CRLs, revocation.CRLSource{File: s.File, URL: s.URL, Refresh: s.Refresh.D()})
+	if cfg.OCSP == revocation.OCSPPrefer {
+		cfg.OCSP = revocation.OCSPRequire
 	}
 	c, err := revocation.New(cfg)
 	if err != nil {

@@ -2,7 +2,6 @@ package ca
 
 import (
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/asn1"
 	"fmt"
@@ -58,27 +57,7 @@ func encodeLeaf(t *x509.Certificate, pub crypto.PublicKey, issuer *x509.Certific
 			})
 		})
 	})
-	tbs, err := tb.Bytes()
-	if err != nil {
-		return nil, fmt.Errorf("encoding certificate: %w", err)
-	}
-	digest := tbs
-	if hash != 0 {
-		h := hash.New()
-		h.Write(tbs)
-		digest = h.Sum(nil)
-	}
-	sig, err := key.Sign(rand.Reader, digest, hash)
-	if err != nil {
-		return nil, fmt.Errorf("signing certificate: %w", err)
-	}
-	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
-	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbs)
-		addAlgorithm(b, oid, nullParams)
-		b.AddASN1BitString(sig)
-	})
-	return out.Bytes()
+	return signTBS("certificate", tb, key, oid, hash, nullParams)
 }
 
 var (

@@ -137,9 +137,16 @@ func (e *crlEncoder) encode(number int64, thisUpdate, nextUpdate time.Time, entr
 			})
 		})
 	})
+	return signTBS("CRL", tb, e.key, oid, hash, nullParams)
+}
+
+// signTBS signs the to-be-signed structure built in tb and wraps it with
+// the algorithm and signature (the outer SEQUENCE of certificates and
+// CRLs alike).
+func signTBS(what string, tb *cryptobyte.Builder, key crypto.Signer, oid asn1.ObjectIdentifier, hash crypto.Hash, nullParams bool) ([]byte, error) {
 	tbs, err := tb.Bytes()
 	if err != nil {
-		return nil, fmt.Errorf("encoding CRL: %w", err)
+		return nil, fmt.Errorf("encoding %s: %w", what, err)
 	}
 	digest := tbs
 	if hash != 0 {
@@ -147,9 +154,9 @@ func (e *crlEncoder) encode(number int64, thisUpdate, nextUpdate time.Time, entr
 		h.Write(tbs)
 		digest = h.Sum(nil)
 	}
-	sig, err := e.key.Sign(rand.Reader, digest, hash)
+	sig, err := key.Sign(rand.Reader, digest, hash)
 	if err != nil {
-		return nil, fmt.Errorf("signing CRL: %w", err)
+		return nil, fmt.Errorf("signing %s: %w", what, err)
 	}
 	out := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
 	out.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {

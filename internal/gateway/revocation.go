@@ -72,26 +72,9 @@ func buildRevocation(l *config.Listener, issuers []*x509.Certificate, deps build
 			return ls.external, nil
 		}
 	}
-	mode, err := revocation.ParseMode(r.OCSP)
+	cfg, err := revocation.ConfigFor(l, issuers, deps.log.With("listener", l.Name, "component", "revocation"))
 	if err != nil {
 		return nil, err
-	}
-	onUnavail, err := revocation.ParseFailMode(r.OnUnavailable)
-	if err != nil {
-		return nil, err
-	}
-	stale, err := revocation.ParseFailMode(r.StaleCRL)
-	if err != nil {
-		return nil, err
-	}
-	cfg := revocation.Config{
-		Name: l.Name, UseCDP: r.UseCRLDistributionPoints, CDPAllowHosts: r.CDPAllowHosts,
-		OCSP: mode, OnUnavailable: onUnavail, StaleCRL: stale,
-		OCSPTimeout: r.OCSPTimeout.D(), MaxCRLBytes: r.MaxCRLBytes,
-		Issuers: issuers, Logger: deps.log.With("listener", l.Name, "component", "revocation"),
-	}
-	for _, s := range r.CRL {
-		cfg.CRLs = append(cfg.CRLs, revocation.CRLSource{File: s.File, URL: s.URL, Refresh: s.Refresh.D()})
 	}
 	c, err := revocation.New(cfg)
 	if err != nil {
