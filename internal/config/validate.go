@@ -387,8 +387,15 @@ func validateRevocation(p *Problems, path string, r *Revocation) {
 	if r.MaxCRLBytes < 0 {
 		p.add(path+".max_crl_bytes", "must not be negative")
 	}
+	seen := map[string]int{}
 	for i, c := range r.CRL {
 		cp := fmt.Sprintf("%s.crl[%d]", path, i)
+		if key := c.File + "\x00" + c.URL; key != "\x00" {
+			if j, dup := seen[key]; dup {
+				p.add(cp, "same source as crl[%d]", j)
+			}
+			seen[key] = i
+		}
 		switch {
 		case (c.File == "") == (c.URL == ""):
 			p.add(cp, "give exactly one of file or url")

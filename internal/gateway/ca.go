@@ -118,15 +118,8 @@ func (rt *caRuntime) run(ctx context.Context, g *Gateway) {
 	applied := func() {
 		g.log.Info("revocations applied", "ca", rt.cfg.Dir, "generation", rt.a.RevocationGeneration())
 	}
-	var swept uint64
 	rt.wg.Go(func() {
-		every(ctx, rt.cfg.RevocationPoll.D(), func() {
-			rt.pub.Tick(ctx, applied)
-			if gen := rt.a.RevocationGeneration(); gen != swept {
-				swept = gen
-				g.closeRevokedInFlight()
-			}
-		})
+		every(ctx, rt.cfg.RevocationPoll.D(), func() { rt.pub.Tick(ctx, applied) })
 	})
 	if rt.cfg.AutoRenew != nil && *rt.cfg.AutoRenew {
 		r := newRenewer(g, rt)

@@ -137,7 +137,7 @@ func (g *Gateway) load() (*state, error) {
 		stapler: func(c *tls.Certificate) (*stapler, error) {
 			return g.staplers.get(c, g.log, g.now)
 		},
-		background: g.bg, log: g.log,
+		background: g.bg, log: g.log, warmup: !g.opts.checkOnly,
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)
@@ -244,6 +244,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.ca.run(caCtx, g)
 	}
 	go every(caCtx, time.Second, func() { g.staplers.refreshDue(caCtx) })
+	var swept uint64
+	go every(caCtx, sweepInterval, func() {
+		// Any revocation source changed (built-in CA, CRL, OCSP): end
+		// busy connections of clients that are now refused.
+		if gen := g.revocationGeneration(); gen != swept {
+			swept = gen
+			g.closeRevokedInFlight()
+		}
+	})
 	for name, r := range g.running {
 		g.log.Info("listening", "listener", name, "address", r.tl.Addr().String())
 	}

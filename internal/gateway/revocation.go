@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/diagnose"
@@ -80,10 +81,23 @@ func buildRevocation(l *config.Listener, issuers []*x509.Certificate, deps build
 	if err != nil {
 		return nil, err
 	}
+	if deps.warmup {
+		// A new checker starts empty; fetch its CRL URLs now (bounded),
+		// so publishing it does not refuse (fail_closed) or wave through
+		// (fail_open) every client until the background fetch lands.
+		wctx, wcancel := context.WithTimeout(deps.background, revocationWarmup)
+		if err := c.Reload(wctx); err != nil {
+			deps.log.Warn("revocation sources not all loaded before serving; on_unavailable applies to them until they are", "listener", l.Name, "error", err.Error())
+		}
+		wcancel()
+	}
 	ctx, cancel := context.WithCancel(deps.background)
 	c.Start(ctx)
 	return &externalRevocation{c: c, fingerprint: fp, listener: l.Name, log: deps.log, cancel: cancel}, nil
 }
+
+// revocationWarmup bounds the first load of a new checker's URL sources.
+const revocationWarmup = 10 * time.Second
 
 // chainCheckers consults the built-in CA first (instant revocations), then
 // the listener's CRL/OCSP checker; any refusal refuses.
@@ -166,3 +180,17 @@ func (g *Gateway) swapRevocationMetrics(old, st *state) {
 type failOpenNotice struct{ code, reason string }
 
 func (n *failOpenNotice) Error() string { return "admitted by fail_open: " + n.reason }
+
+// sweepInterval is how often the gateway looks for revocation changes that
+// concern connections with requests in flight.
+const sweepInterval = 250 * time.Millisecond
+
+// revocationGeneration sums the generations of every listener's checkers
+// in the current state: it changes whenever any answer may have.
+func (g *Gateway) revocationGeneration() uint64 {
+	var sum uint64
+	for _, ls := range g.state.Load().listeners {
+		sum += ls.verifier.revocationGeneration()
+	}
+	return sum
+}

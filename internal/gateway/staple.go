@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -103,9 +104,19 @@ func (s *staplers) refreshDue(ctx context.Context) {
 	}
 }
 
-// certificate is tls.Config.GetCertificate.
+// certificate is tls.Config.GetCertificate. A staple past its nextUpdate
+// is never sent, even before the next fetch attempt notices.
 func (st *stapler) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return st.cur.Load(), nil
+	c := st.cur.Load()
+	if len(c.OCSPStaple) > 0 {
+		st.mu.Lock()
+		expired := !st.now().Before(st.nextUpdate)
+		st.mu.Unlock()
+		if expired {
+			return &st.base, nil
+		}
+	}
+	return c, nil
 }
 
 func (st *stapler) refreshIfDue(ctx context.Context) {
@@ -123,8 +134,10 @@ func (st *stapler) refreshIfDue(ctx context.Context) {
 		st.failures.Add(1)
 		st.backoff = min(max(2*st.backoff, 5*time.Second), 5*time.Minute)
 		st.next = now.Add(st.backoff)
-		if !st.nextUpdate.IsZero() && !now.Before(st.nextUpdate) {
-			st.cur.Store(&st.base) // the stapled response expired: staple nothing
+		var bad *badStatusError
+		if errors.As(err, &bad) || (!st.nextUpdate.IsZero() && !now.Before(st.nextUpdate)) {
+			// Revoked or unknown now, or the staple expired: staple nothing.
+			st.cur.Store(&st.base)
 			st.nextUpdate = time.Time{}
 		}
 		st.log.Error("OCSP stapling: no usable response for the gateway's certificate; stapling nothing until one is fetched",
@@ -171,11 +184,14 @@ func (st *stapler) fetch(ctx context.Context) (*ocsp.Response, error) {
 		return nil, fmt.Errorf("response rejected: %w", err)
 	}
 	now := st.now()
+	if resp.Certificate != nil && !resp.Certificate.Equal(st.issuer) && !slices.Contains(resp.Certificate.ExtKeyUsage, x509.ExtKeyUsageOCSPSigning) {
+		return nil, errors.New("response rejected: signed by a delegated certificate without the OCSPSigning extended key usage")
+	}
 	switch {
 	case resp.Status == ocsp.Revoked:
-		return nil, fmt.Errorf("the responder says the gateway's own certificate is REVOKED (at %s): replace it", resp.RevokedAt.UTC().Format(time.RFC3339))
+		return nil, &badStatusError{fmt.Sprintf("the responder says the gateway's own certificate is REVOKED (at %s): replace it", resp.RevokedAt.UTC().Format(time.RFC3339))}
 	case resp.Status != ocsp.Good:
-		return nil, errors.New("the responder does not know the certificate (status unknown)")
+		return nil, &badStatusError{"the responder does not know the certificate (status unknown)"}
 	case resp.ThisUpdate.After(now.Add(5 * time.Minute)):
 		return nil, fmt.Errorf("response is not valid before %s", resp.ThisUpdate.UTC().Format(time.RFC3339))
 	case resp.NextUpdate.IsZero() || !now.Before(resp.NextUpdate):
@@ -183,3 +199,9 @@ func (st *stapler) fetch(ctx context.Context) (*ocsp.Response, error) {
 	}
 	return resp, nil
 }
+
+// badStatusError is a verified answer that the certificate is not good:
+// the staple in force is dropped at once.
+type badStatusError struct{ msg string }
+
+func (e *badStatusError) Error() string { return e.msg }

@@ -16,8 +16,8 @@ import (
 )
 
 // The stapler staples only good, current responses for the right
-// certificate: after a revocation it keeps the last good response until
-// that expires, then staples nothing.
+// certificate: once the responder says revoked it staples nothing, and a
+// staple past its nextUpdate is never sent.
 func TestStaplerGoodThenRevoked(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "pki")
@@ -63,21 +63,21 @@ func TestStaplerGoodThenRevoked(t *testing.T) {
 	if _, err := a.Revoke(ctx, store.SerialHex(iss.Cert.SerialNumber), 1); err != nil {
 		t.Fatal(err)
 	}
-	// Due again, the responder now says revoked: the good response stays
-	// (still valid), failures are counted.
-	now = sp.next
-	sp.refreshIfDue(ctx)
-	if got, _ := sp.certificate(nil); len(got.OCSPStaple) == 0 || sp.failures.Load() != 1 {
-		t.Fatalf("after a revoked answer: staple %d bytes, failures %d", len(got.OCSPStaple), sp.failures.Load())
-	}
-	// Past the stapled response's nextUpdate: nothing is stapled.
+	// Past the stapled response's nextUpdate, before any new fetch:
+	// nothing is sent.
 	now = resp.NextUpdate.Add(time.Second)
-	sp.mu.Lock()
-	sp.next = now
-	sp.mu.Unlock()
-	sp.refreshIfDue(ctx)
 	if got, _ := sp.certificate(nil); len(got.OCSPStaple) != 0 {
 		t.Fatal("an expired response is still stapled")
+	}
+	now = resp.ThisUpdate.Add(time.Minute)
+	if got, _ := sp.certificate(nil); len(got.OCSPStaple) == 0 {
+		t.Fatal("the current response is not stapled")
+	}
+	// Due again, the responder now says revoked: nothing is stapled.
+	now = sp.next
+	sp.refreshIfDue(ctx)
+	if got, _ := sp.certificate(nil); len(got.OCSPStaple) != 0 || sp.failures.Load() != 1 {
+		t.Fatalf("after a revoked answer: staple %d bytes, failures %d", len(got.OCSPStaple), sp.failures.Load())
 	}
 	// A certificate without an issuer or without an OCSP URL is refused.
 	if _, err := sps.get(&tls.Certificate{Certificate: [][]byte{iss.Cert.Raw}, Leaf: iss.Cert}, nil, clock); err == nil || !strings.Contains(err.Error(), "issuer") {

@@ -89,6 +89,9 @@ type buildDeps struct {
 	// checkers); log is the gateway's logger.
 	background context.Context
 	log        *slog.Logger
+	// warmup loads a new revocation checker's URL sources before the
+	// state is published (off for validate).
+	warmup bool
 }
 
 // build loads every file the config names and compiles the state. It returns
@@ -112,6 +115,13 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 				addErr(joinPath(path, p.Path), p.Err)
 			}
 			continue
+		}
+		if dup := st.listeners[ls.name]; dup != nil && dup.external != nil && dup.external != ls.external {
+			// A duplicate name (reported by Validate) must not leak the
+			// first one's checker.
+			if deps.previous == nil || deps.previous.listeners[ls.name] == nil || deps.previous.listeners[ls.name].external != dup.external {
+				dup.external.close()
+			}
 		}
 		st.listeners[ls.name] = ls
 	}

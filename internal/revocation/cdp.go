@@ -30,6 +30,8 @@ const (
 type cdpEntry struct {
 	src     *source
 	refused string
+	// configured: the URL is one of the configured CRL sources.
+	configured bool
 }
 
 // noteCDP schedules the unknown CDP URLs of leaf. It does not allocate
@@ -56,6 +58,8 @@ func (c *Checker) cdpStatus(u string) string {
 	switch {
 	case !ok:
 		return fmt.Sprintf("the CRL distribution point %s has not been fetched yet (a background fetch is scheduled)", u)
+	case e.configured:
+		return fmt.Sprintf("the CRL distribution point %s is a configured CRL source", u)
 	case e.src == nil:
 		return fmt.Sprintf("the CRL distribution point %s is not fetched: %s", u, e.refused)
 	}
@@ -94,6 +98,19 @@ func (c *Checker) registerCDP(u string) *source {
 		return nil
 	}
 	var e cdpEntry
+	for _, s := range c.sources {
+		if s.kind == kindURL && s.url == u {
+			// Already a configured source: nothing more to fetch (and no
+			// second metrics series with the same label).
+			next := make(map[string]cdpEntry, len(old)+1)
+			for k, v := range old {
+				next[k] = v
+			}
+			next[u] = cdpEntry{configured: true}
+			c.cdp.Store(&next)
+			return nil
+		}
+	}
 	if _, err := c.cdpAllow.check(u, false, "CDP"); err != nil {
 		e.refused = err.Error()
 	} else if c.cdpSources >= c.cfg.MaxCDPURLs {

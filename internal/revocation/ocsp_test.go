@@ -338,3 +338,24 @@ func TestOCSPNoResponder(t *testing.T) {
 	c = newChecker(t, Config{OCSP: OCSPRequire, CRLs: []CRLSource{{File: path}}})
 	wantOK(t, c.Check(chain), path)
 }
+
+// A cached revoked answer is never replaced by a good one, and an answer
+// older than the one in force (a replay) is ignored.
+func TestOCSPAnswersNeverGoBack(t *testing.T) {
+	ca := testpki.NewRootCA(t, "Downgrade CA")
+	leaf := ca.Issue(t, testpki.Options{CN: "x"})
+	c := newChecker(t, Config{Name: "l", OCSP: OCSPPrefer})
+	serial := serialOf(leaf.Cert)
+	k := c.ocsp.key(leaf.Cert.RawIssuer, ca.Cert.RawSubjectPublicKeyInfo, serial)
+	q := c.newQuery(leaf.Cert, ca.Cert, serial, "http://r")
+	now := time.Now()
+	issuer := string(leaf.Cert.RawIssuer)
+	c.ocspStore(k, q, issuer, ocspAnswer{status: ocsp.Good, thisUpdate: now.Add(-time.Minute), nextUpdate: now.Add(time.Hour)}, nil)
+	if e := c.ocspStore(k, q, issuer, ocspAnswer{status: ocsp.Good, thisUpdate: now.Add(-2 * time.Hour), nextUpdate: now.Add(time.Hour)}, nil); !e.ans.thisUpdate.Equal(now.Add(-time.Minute)) {
+		t.Fatal("an older answer replaced the one in force")
+	}
+	c.ocspStore(k, q, issuer, ocspAnswer{status: ocsp.Revoked, thisUpdate: now, nextUpdate: now.Add(time.Hour), revokedAt: now}, nil)
+	if e := c.ocspStore(k, q, issuer, ocspAnswer{status: ocsp.Good, thisUpdate: now.Add(time.Minute), nextUpdate: now.Add(time.Hour)}, nil); e.ans.status != ocsp.Revoked {
+		t.Fatalf("a good answer replaced a revoked one (status %d)", e.ans.status)
+	}
+}

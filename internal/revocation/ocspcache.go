@@ -203,6 +203,22 @@ func (c *Checker) ocspStore(k uint64, q *ocspQuery, issuerName string, ans ocspA
 		e.failed, e.err = true, err.Error()
 		e.retryAt = nowNS + int64(ocspRetryAfterFailure)
 		changed = old != nil && !old.failed
+	} else if old != nil && !old.failed && (old.ans.status == ocsp.Revoked || ans.thisUpdate.Before(old.ans.thisUpdate)) {
+		// Never go back: a revocation is final here (this package does not
+		// lift certificateHold), and an answer older than the one in force
+		// may be a replay (responses without a nonce can be).
+		old.refreshAt.Store(nowNS + (old.expires-nowNS)*2/3)
+		if old.ans.status == ocsp.Revoked && old.fresh(nowNS) {
+			return old
+		}
+		if old.ans.status != ocsp.Revoked {
+			c.warnOCSP(q.url, fmt.Errorf("answer older than the one in force (thisUpdate %s < %s): ignored", ans.thisUpdate.UTC().Format(time.RFC3339), old.ans.thisUpdate.UTC().Format(time.RFC3339)))
+			return old
+		}
+		// An expired revoked answer: keep it revoked, with a new expiry.
+		e.ans, e.revoked = old.ans, old.revoked
+		e.expires = now.Add(c.cfg.OCSPMaxTTL).UnixNano()
+		e.refreshAt.Store(nowNS + (e.expires-nowNS)*2/3)
 	} else {
 		e.ans = ans
 		exp := now.Add(c.cfg.OCSPMaxTTL)
