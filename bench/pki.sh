@@ -10,6 +10,7 @@
 #   rsa-ca.pem/.key        RSA-2048 CA
 #   rsa-server.pem/.key    RSA-2048 server cert (the RSA handshake workload)
 #   *-combined.pem         cert + key in one file, for HAProxy's crt
+#   With OCSP_URL set, client certificates name it as their OCSP responder.
 set -euo pipefail
 
 _ec_key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
@@ -37,6 +38,8 @@ _leaf() {
 		else
 			echo "keyUsage=critical,digitalSignature"
 			echo "extendedKeyUsage=clientAuth"
+			# The revocation-on row asks an OCSP responder about clients.
+			if [[ -n ${OCSP_URL:-} ]]; then echo "authorityInfoAccess=OCSP;URI:$OCSP_URL"; fi
 		fi
 	} >"$ext"
 	openssl req -new -key "$name.key" -subj "$subj" -out "$name.csr" 2>/dev/null

@@ -129,6 +129,25 @@ pick_port() {
 }
 
 # wait_listen PORT PID NAME LOG
+# start_ocsp_responder: openssl ocsp on $OCSP_PORT (generator core) that
+# knows the bench client certificate as good; mtlsgate-revocation asks it
+# once per certificate and then answers from its cache.
+start_ocsp_responder() {
+	local serial end
+	serial=$(openssl x509 -in "$PKI/client.pem" -noout -serial | cut -d= -f2)
+	end=$(date -u -d "$(openssl x509 -in "$PKI/client.pem" -noout -enddate | cut -d= -f2)" '+%y%m%d%H%M%SZ')
+	printf 'V\t%s\t\t%s\tunknown\t/CN=client-1/O=Bench Corp\n' "$end" "$serial" >"$PKI/index.txt"
+	taskset -c "$GEN_CPU" openssl ocsp -index "$PKI/index.txt" -port "$OCSP_PORT" -rsigner "$PKI/ca.pem" \
+		-rkey "$PKI/ca.key" -CA "$PKI/ca.pem" -nmin 120 >"$LOGS/ocsp.log" 2>&1 &
+	PIDS+=("$!")
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q "waiting for OCSP client connections" "$LOGS/ocsp.log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	die "openssl ocsp did not start: $(tail -n 5 "$LOGS/ocsp.log")"
+}
+
 wait_listen() {
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -321,10 +340,17 @@ main() {
 	read -r -a PEER_LIST <<<"$PEERS"
 	build
 	log "minting certificates in $PKI"
-	mint_pki "$PKI"
+	REVOCATION=0
 	if [[ " $PEERS " == *" mtlsgate-revocation "* ]]; then
+		REVOCATION=1
+		pick_port OCSP_PORT
+		export OCSP_URL="http://127.0.0.1:$OCSP_PORT"
+	fi
+	mint_pki "$PKI"
+	if [[ $REVOCATION == 1 ]]; then
 		log "signing a CRL with ${CRL_ENTRIES:-1000000} entries for mtlsgate-revocation"
 		"$BIN/mkcrl" --ca "$PKI/ca.pem" --key "$PKI/ca.key" --n "${CRL_ENTRIES:-1000000}" --out "$PKI/revoked.crl"
+		start_ocsp_responder
 	fi
 	write_versions
 	sed 's/^/  /' "$WORK/versions.txt" >&2
