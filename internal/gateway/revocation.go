@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
@@ -21,7 +22,11 @@ type externalRevocation struct {
 	fingerprint [32]byte
 	listener    string
 	log         *slog.Logger
-	cancel      context.CancelFunc
+	// ctx lives as long as the checker; cancel ends it (and any reload
+	// still fetching for it).
+	ctx    context.Context
+	cancel context.CancelFunc
+	reload sync.WaitGroup
 }
 
 // Check adapts a revocation.Result to the verifier: refusals become errors
@@ -46,7 +51,18 @@ func (e *externalRevocation) Generation() uint64 { return e.c.Generation() }
 
 func (e *externalRevocation) close() {
 	e.cancel()
+	e.reload.Wait()
 	e.c.Close()
+}
+
+// reloadAsync re-reads the checker's sources (a gateway reload: SIGHUP, a
+// changed CRL file) without holding up the reload; close waits for it.
+func (e *externalRevocation) reloadAsync() {
+	e.reload.Go(func() {
+		if err := e.c.Reload(e.ctx); err != nil && e.ctx.Err() == nil {
+			e.log.Warn("re-reading revocation data failed; the previous data stays in force", "listener", e.listener, "error", err.Error())
+		}
+	})
 }
 
 // revocationFingerprint identifies a revocation block with its trust
@@ -93,7 +109,7 @@ func buildRevocation(l *config.Listener, issuers []*x509.Certificate, deps build
 	}
 	ctx, cancel := context.WithCancel(deps.background)
 	c.Start(ctx)
-	return &externalRevocation{c: c, fingerprint: fp, listener: l.Name, log: deps.log, cancel: cancel}, nil
+	return &externalRevocation{c: c, fingerprint: fp, listener: l.Name, log: deps.log, ctx: ctx, cancel: cancel}, nil
 }
 
 // revocationWarmup bounds the first load of a new checker's URL sources.
@@ -160,12 +176,7 @@ func (g *Gateway) swapRevocationMetrics(old, st *state) {
 	}
 	for e := range inNew {
 		if inOld[e] {
-			// A reload (SIGHUP, a changed CRL file): re-read CRLs now.
-			go func() {
-				if err := e.c.Reload(g.bg); err != nil {
-					g.log.Warn("re-reading revocation data failed; the previous data stays in force", "listener", e.listener, "error", err.Error())
-				}
-			}()
+			e.reloadAsync() // a reload (SIGHUP, a changed CRL file): re-read CRLs now
 			continue
 		}
 		if err := g.metrics.Registry.Register(e.c); err != nil {
