@@ -95,6 +95,28 @@ func (p *partnerCA) gencrl(out string) {
 	}
 }
 
+// partnerGatewayYAML is a gateway trusting the partner CA ({{CA}}) with the
+// given revocation block (indented keys), one catch-all route and extra
+// routes; {{PKI}} and {{UP}} are the e2e PKI and upstream.
+func partnerGatewayYAML(revocation, extraRoutes string) string {
+	return `listeners:
+  - name: public
+    address: 127.0.0.1:0
+    tls:
+      cert: {{PKI}}/gateway.pem
+      key: {{PKI}}/gateway.key
+      client_ca: {{CA}}/ca.pem
+      revocation:` + revocation + `
+upstreams:
+  - name: up
+    url: {{UP}}
+    tls: {cert: {{PKI}}/gw-client.pem, key: {{PKI}}/gw-client.key, ca: {{PKI}}/backend-ca.pem, server_name: orders.internal}
+routes:
+  - name: api
+    match: {path_prefix: /}
+    upstream: up` + extraRoutes + "\n"
+}
+
 // TestExternalCRL: a listener trusting a partner CA run with `openssl ca`
 // checks client certificates against the partner's CRL file: a revoked
 // client is refused at the handshake with the reason in the log; a CRL
@@ -113,25 +135,9 @@ func TestExternalCRL(t *testing.T) {
 	ca.gencrl(crl)
 	p := newPKI(t)
 	up := newUpstream(t, p, p.gwClientCA)
-	yaml := fill(`listeners:
-  - name: public
-    address: 127.0.0.1:0
-    tls:
-      cert: {{PKI}}/gateway.pem
-      key: {{PKI}}/gateway.key
-      client_ca: {{CA}}/ca.pem
-      revocation:
+	yaml := fill(partnerGatewayYAML(`
         crl:
-          - file: partner.crl
-upstreams:
-  - name: up
-    url: {{UP}}
-    tls: {cert: {{PKI}}/gw-client.pem, key: {{PKI}}/gw-client.key, ca: {{PKI}}/backend-ca.pem, server_name: orders.internal}
-routes:
-  - name: api
-    match: {path_prefix: /}
-    upstream: up
-`, map[string]string{"PKI": p.dir, "CA": ca.dir, "UP": up.URL()})
+          - file: partner.crl`, ""), map[string]string{"PKI": p.dir, "CA": ca.dir, "UP": up.URL()})
 	g := startGateway(t, dir, yaml)
 	curlAs := func(name string) curlResult {
 		return runCurl(t, "--cacert", p.path("server-ca.pem"), "--cert", ca.path(name+".pem"), "--key", ca.path(name+".key"), g.URL("/x"))
@@ -244,29 +250,13 @@ func TestExternalOCSP(t *testing.T) {
 	stopOCSP := ca.startOCSP(ocspAddr)
 	p := newPKI(t)
 	up := newUpstream(t, p, p.gwClientCA)
-	tmpl := `listeners:
-  - name: public
-    address: 127.0.0.1:0
-    tls:
-      cert: {{PKI}}/gateway.pem
-      key: {{PKI}}/gateway.key
-      client_ca: {{CA}}/ca.pem
-      revocation:
+	tmpl := partnerGatewayYAML(`
         ocsp: require
-        on_unavailable: {{MODE}}
-upstreams:
-  - name: up
-    url: {{UP}}
-    tls: {cert: {{PKI}}/gw-client.pem, key: {{PKI}}/gw-client.key, ca: {{PKI}}/backend-ca.pem, server_name: orders.internal}
-routes:
-  - name: api
-    match: {path_prefix: /}
-    upstream: up
+        on_unavailable: {{MODE}}`, `
   - name: strict
     match: {path_prefix: /strict/}
     upstream: up
-    revocation: {on_unavailable: fail_closed}
-`
+    revocation: {on_unavailable: fail_closed}`)
 	kv := map[string]string{"PKI": p.dir, "CA": ca.dir, "UP": up.URL(), "MODE": "fail_closed"}
 	dir := t.TempDir()
 	g := startGateway(t, dir, fill(tmpl, kv))
