@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -166,9 +167,37 @@ func TestExternalCRL(t *testing.T) {
 	if !strings.Contains(out, "Verify return code: 0") {
 		t.Fatalf("s_client as alice:\n%s", out)
 	}
+	// A keep-alive connection open as alice...
+	cfg := tlsConfigFor(t, p.path("server-ca.pem"), ca.path("alice.pem"), ca.path("alice.key"))
+	cfg.ServerName = "localhost"
+	ct := &connTracker{}
+	open := trackedClient(cfg, false, ct)
+	get := func() (int, string) {
+		resp, err := open.Get("https://localhost:" + g.Port() + "/x")
+		if err != nil {
+			return -1, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 {
+		t.Fatalf("alice on a keep-alive connection: %d %s", code, body)
+	}
 	// ...then alice is revoked and the CRL file replaced: no restart.
 	ca.revoke("alice", "superseded")
 	ca.gencrl(crl)
+	// The open connection's next request is refused with the reason.
+	var code int
+	var body string
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if code, body = get(); code != 200 {
+			break
+		}
+	}
+	if code != 403 || !strings.Contains(body, "client_cert_revoked") || ct.dials() != 1 {
+		t.Fatalf("open connection after the CRL change: %d %s (dials %d)", code, body, ct.dials())
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for curlAs("alice").status == 200 {
 		if time.Now().After(deadline) {
