@@ -10,6 +10,8 @@ type Config struct {
 	Log       Log        `yaml:"log"`
 	// CA runs the built-in certificate authority in this process.
 	CA *CA `yaml:"ca"`
+	// EST serves RFC 7030 enrollment from the built-in CA.
+	EST *EST `yaml:"est"`
 	// EchoServers are built-in mTLS echo upstreams for trying a setup
 	// (mtlsgate init writes one).
 	EchoServers []EchoServer `yaml:"echo_servers"`
@@ -217,6 +219,33 @@ type CA struct {
 	// processes (default 250ms; at most 1s so revocations apply within a
 	// second).
 	RevocationPoll Duration `yaml:"revocation_poll"`
+}
+
+// EST serves enrollment (RFC 7030) under /.well-known/est/ on a TLS
+// listener, issuing from the built-in CA (the ca section).
+type EST struct {
+	// Listener names the TLS listener (client_auth: request lets
+	// simplereenroll use the current certificate).
+	Listener string `yaml:"listener"`
+	// Profile is the CA profile for /.well-known/est/ without a label
+	// (default client).
+	Profile string `yaml:"profile"`
+	// Labels select a profile: /.well-known/est/<label>/...
+	Labels map[string]ESTLabel `yaml:"labels"`
+	// Accounts may enroll with HTTP Basic.
+	Accounts []ESTAccount `yaml:"accounts"`
+}
+
+// ESTLabel maps an EST label to a CA profile.
+type ESTLabel struct {
+	Profile string `yaml:"profile"`
+}
+
+// ESTAccount is an HTTP Basic credential for simpleenroll.
+type ESTAccount struct {
+	Username     string   `yaml:"username"`
+	PasswordFile string   `yaml:"password_file"`
+	AllowCN      []string `yaml:"allow_cn"` // globs: the names it may ask for
 }
 
 // EchoServer is a built-in upstream that answers every request with its

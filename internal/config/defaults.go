@@ -66,6 +66,9 @@ func Defaults(c *Config) {
 			r.Match.PathPrefix = "/"
 		}
 	}
+	if c.EST != nil && c.EST.Profile == "" {
+		c.EST.Profile = "client"
+	}
 	if c.CA != nil {
 		if c.CA.AutoRenew == nil {
 			t := true

@@ -236,6 +236,11 @@ func (c *Config) resolvePaths() {
 	if c.Admin != nil {
 		res(&c.Admin.APITokenFile)
 	}
+	if c.EST != nil {
+		for i := range c.EST.Accounts {
+			res(&c.EST.Accounts[i].PasswordFile)
+		}
+	}
 	for i := range c.EchoServers {
 		e := &c.EchoServers[i]
 		for _, p := range []*string{&e.Cert, &e.Key, &e.ClientCA} {

@@ -50,6 +50,7 @@ func Validate(c *Config) error {
 	}
 	checkShadowedRoutes(&p, c.Routes)
 	validateCA(&p, c.CA, listenerNames)
+	validateEST(&p, c)
 	validateEchoServers(&p, c.EchoServers)
 	validateLog(&p, c.Log)
 	return p.Err()
@@ -409,6 +410,39 @@ func validateRevocation(p *Problems, path string, r *Revocation) {
 			}
 		case c.Refresh != 0:
 			p.add(cp+".refresh", "only for url sources (files are re-read when they change)")
+		}
+	}
+}
+
+func validateEST(p *Problems, c *Config) {
+	e := c.EST
+	if e == nil {
+		return
+	}
+	if c.CA == nil {
+		p.add("est", "needs a ca section: EST issues from the built-in CA")
+	}
+	found := false
+	for _, l := range c.Listeners {
+		if l.Name == e.Listener {
+			found = true
+			if l.TLS == nil {
+				p.add("est.listener", "%q is plain HTTP: EST needs TLS (RFC 7030 §3.3)", e.Listener)
+			}
+		}
+	}
+	if !found {
+		p.add("est.listener", "%q: no listener with this name", e.Listener)
+	}
+	names := map[string]int{}
+	for i, a := range e.Accounts {
+		path := fmt.Sprintf("est.accounts[%d]", i)
+		checkName(p, path+".username", a.Username, "EST account", names, i)
+		if a.PasswordFile == "" {
+			p.add(path+".password_file", "required")
+		}
+		if len(a.AllowCN) == 0 {
+			p.add(path+".allow_cn", "required: the names this account may ask for (globs, e.g. device-*)")
 		}
 	}
 }

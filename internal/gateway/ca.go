@@ -290,3 +290,11 @@ func (g *Gateway) closeRevokedInFlight() {
 // inFlightGrace lets a response that is being written finish before a
 // revoked client's busy connection is closed.
 const inFlightGrace = 100 * time.Millisecond
+
+// authority is the CA (nil without one).
+func (rt *caRuntime) authority() *ca.Authority {
+	if rt == nil {
+		return nil
+	}
+	return rt.a
+}

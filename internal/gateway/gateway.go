@@ -138,6 +138,7 @@ func (g *Gateway) load() (*state, error) {
 			return g.staplers.get(c, g.log, g.now)
 		},
 		background: g.bg, log: g.log, warmup: !g.opts.checkOnly,
+		authority: g.ca.authority(),
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/est"
 	"github.com/mtlsgate/mtlsgate/internal/identity"
 	"github.com/mtlsgate/mtlsgate/internal/problem"
 	"github.com/mtlsgate/mtlsgate/internal/proxy"
@@ -135,6 +136,10 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 	// base64 that path cleaning would corrupt. They serve fixed paths only.
 	if g.ca.servesCA(st, ci.listener, r.URL.Path) {
 		g.ca.pub.ServeHTTP(rw, r)
+		return nil
+	}
+	if st.est != nil && ci.listener == st.estListener && strings.HasPrefix(r.URL.Path, est.PathPrefix) {
+		st.est.ServeHTTP(rw, r)
 		return nil
 	}
 	if p := route.CleanPath(r.URL.Path); p != r.URL.Path {

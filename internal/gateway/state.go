@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/mtlsgate/mtlsgate/internal/ca"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -34,6 +35,9 @@ type state struct {
 	files []string
 	// warnings are logged once when the state is published.
 	warnings []string
+	// est serves enrollment on estListener (nil without an est section).
+	est         http.Handler
+	estListener string
 }
 
 // listenerState is one listener's TLS setup.
@@ -92,6 +96,8 @@ type buildDeps struct {
 	// warmup loads a new revocation checker's URL sources before the
 	// state is published (off for validate).
 	warmup bool
+	// authority is the built-in CA (nil without a ca section).
+	authority *ca.Authority
 }
 
 // build loads every file the config names and compiles the state. It returns
@@ -163,6 +169,14 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		return nil, &config.FieldError{Path: "routes", Err: err}
 	}
 	st.routes = tab
+	if cfg.EST != nil && deps.authority != nil {
+		h, err := buildEST(cfg.EST, deps.authority, st, deps.log)
+		if err != nil {
+			st.discard(deps.previous)
+			return nil, err
+		}
+		st.est, st.estListener = h, cfg.EST.Listener
+	}
 	st.warnings = append(st.warnings, openRouteWarnings(cfg)...)
 	if cfg.Path != "" {
 		st.files = append(st.files, cfg.Path)
