@@ -230,6 +230,10 @@ func writeCertsOnly(w http.ResponseWriter, der []byte) {
 	h.Set("Content-Transfer-Encoding", "base64")
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	w.WriteHeader(http.StatusOK)
+	// strongSwan's EST client reads the head and the body with separate
+	// reads; send them in separate TLS records so the second read always
+	// has something to read.
+	_ = http.NewResponseController(w).Flush()
 	io.WriteString(w, body)
 }
 
@@ -284,6 +288,19 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, profile, l
 	if !cred.AllowsCN(csr.Subject.CommonName) {
 		s.log.Info("est: CN not allowed", "credential", cred.Name, "cn", csr.Subject.CommonName)
 		http.Error(w, fmt.Sprintf("%s may not enroll common name %q", cred.Name, csr.Subject.CommonName), http.StatusForbidden)
+		return
+	}
+	// The names the credential may ask for bind the SANs too: DNS names
+	// must match the same patterns, and other kinds are not requested
+	// through a name-bound credential.
+	for _, d := range csr.DNSNames {
+		if !cred.AllowsCN(d) {
+			http.Error(w, fmt.Sprintf("%s may not enroll DNS name %q", cred.Name, d), http.StatusForbidden)
+			return
+		}
+	}
+	if len(csr.IPAddresses)+len(csr.EmailAddresses)+len(csr.URIs) > 0 {
+		http.Error(w, fmt.Sprintf("%s may only ask for DNS names matching its allow_cn; the CSR asks for IP, e-mail or URI names", cred.Name), http.StatusForbidden)
 		return
 	}
 	detail := fmt.Sprintf("EST simpleenroll by %s", cred.Name)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -271,5 +272,22 @@ func TestCredentialAndIssuer(t *testing.T) {
 	other := newAuthority(t)
 	if s.issuedHere(other.Intermediate()) || !s.issuedHere(tlsServer(t, a, s).Certificate()) {
 		t.Error("issuedHere is wrong")
+	}
+}
+
+// The names a credential may ask for bind the SANs too.
+func TestSimpleEnrollSANsBoundToCredential(t *testing.T) {
+	a := newAuthority(t)
+	s := newServer(t, a)
+	auth := basic("alice", "s3cret")
+	if r := do(t, s, "POST", PathPrefix+"simpleenroll", wrapped(csrFor(t, "device-1", "device-1")), auth); r.code != http.StatusOK {
+		t.Fatalf("DNS SAN matching allow_cn: %d %s", r.code, r.body)
+	}
+	if r := do(t, s, "POST", PathPrefix+"simpleenroll", wrapped(csrFor(t, "device-1", "api.example.com")), auth); r.code != http.StatusForbidden {
+		t.Fatalf("DNS SAN outside allow_cn: %d %s", r.code, r.body)
+	}
+	_, der := makeCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "device-2"}, IPAddresses: []net.IP{net.ParseIP("10.0.0.1")}})
+	if r := do(t, s, "POST", PathPrefix+"simpleenroll", wrapped(der), auth); r.code != http.StatusForbidden {
+		t.Fatalf("IP SAN: %d %s", r.code, r.body)
 	}
 }
