@@ -32,6 +32,7 @@ Start with:  mtlsgate demo`,
 		newDemoCmd(stdout, stderr),
 		newCACmd(stdout, stderr),
 		newInitCmd(stdout, stderr),
+		newESTCmd(stdout),
 		newDiagnoseCmd(stdout, stderr),
 		&cobra.Command{
 			Use:   "version",

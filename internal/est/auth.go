@@ -16,6 +16,10 @@ type Credential struct {
 	// AllowCN lists path.Match patterns ("device-*") a requested CN must
 	// match. An empty list allows nothing.
 	AllowCN []string
+	// Spend, when set, is called once the request passed every check and
+	// before anything is issued: a one-time token is used up there. An
+	// error refuses the request (401).
+	Spend func() error
 }
 
 // AllowsCN reports whether the credential may ask for common name cn.
@@ -78,4 +82,58 @@ func (b *BasicAuth) Authenticate(r *http.Request) (Credential, error) {
 	}
 	a := b.Accounts[match]
 	return Credential{Name: "basic:" + a.Username, AllowCN: a.AllowCN}, nil
+}
+
+// Tokens authenticates with one-time enrollment tokens sent as the HTTP
+// Basic password (any user name, so `curl -u x:TOKEN` and
+// `pki --est --userpass x:TOKEN` work unchanged). Lookup returns the CN a
+// token may enroll (an error wrapping ErrUnauthenticated for unknown or
+// spent tokens); Spend uses it up.
+type Tokens struct {
+	Lookup func(token string) (cn string, err error)
+	Spend  func(token string) error
+}
+
+// Authenticate implements Authenticator.
+func (t *Tokens) Authenticate(r *http.Request) (Credential, error) {
+	_, pass, ok := r.BasicAuth()
+	if !ok || pass == "" {
+		return Credential{}, ErrUnauthenticated
+	}
+	cn, err := t.Lookup(pass)
+	if err != nil {
+		return Credential{}, err
+	}
+	return Credential{Name: "token for " + cn, AllowCN: []string{escapeGlob(cn)}, Spend: func() error { return t.Spend(pass) }}, nil
+}
+
+// escapeGlob makes a literal name match only itself under path.Match.
+func escapeGlob(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', '\\':
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+// AnyOf tries authenticators in order and takes the first that accepts;
+// when all refuse, the request is unauthenticated.
+type AnyOf []Authenticator
+
+// Authenticate implements Authenticator.
+func (a AnyOf) Authenticate(r *http.Request) (Credential, error) {
+	for _, x := range a {
+		c, err := x.Authenticate(r)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, ErrUnauthenticated) {
+			return Credential{}, err
+		}
+	}
+	return Credential{}, ErrUnauthenticated
 }

@@ -303,6 +303,14 @@ func (s *Server) simpleenroll(w http.ResponseWriter, r *http.Request, profile, l
 		http.Error(w, fmt.Sprintf("%s may only ask for DNS names matching its allow_cn; the CSR asks for IP, e-mail or URI names", cred.Name), http.StatusForbidden)
 		return
 	}
+	if cred.Spend != nil {
+		if err := cred.Spend(); err != nil {
+			s.log.Info("est: credential could not be used", "credential", cred.Name, "err", err)
+			w.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`"`)
+			http.Error(w, "this enrollment token was already used or has expired", http.StatusUnauthorized)
+			return
+		}
+	}
 	detail := fmt.Sprintf("EST simpleenroll by %s", cred.Name)
 	s.sign(w, r, data, profile, label, detail, nil)
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -46,8 +48,18 @@ func buildEST(c *config.EST, a *ca.Authority, st *state, log *slog.Logger) (http
 	if len(probs) > 0 {
 		return nil, probs
 	}
+	tokens := &est.Tokens{
+		Lookup: func(tok string) (string, error) {
+			cn, err := a.EnrollmentTokenCN(context.Background(), tok)
+			if errors.Is(err, ca.ErrBadToken) {
+				return "", fmt.Errorf("%w: %v", est.ErrUnauthenticated, err)
+			}
+			return cn, err
+		},
+		Spend: func(tok string) error { return a.SpendEnrollmentToken(context.Background(), tok) },
+	}
 	return est.NewServer(est.Options{
-		Signer: est.FromAuthority(a), Auth: auth, DefaultProfile: c.Profile, Labels: labels,
+		Signer: est.FromAuthority(a), Auth: est.AnyOf{auth, tokens}, DefaultProfile: c.Profile, Labels: labels,
 		Logger: log.With("component", "est"),
 	})
 }

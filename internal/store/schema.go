@@ -53,6 +53,15 @@ var migrations = [][]string{
 		`INSERT INTO meta (key, value) VALUES ('crl_number', 0)`,
 		fmt.Sprintf(`PRAGMA application_id = %d`, applicationID),
 	},
+	{ // 2: one-time enrollment tokens (EST)
+		`CREATE TABLE tokens (
+			hash       TEXT PRIMARY KEY NOT NULL,
+			cn         TEXT NOT NULL,
+			created_at INTEGER NOT NULL,
+			expires_at INTEGER NOT NULL,
+			used_at    INTEGER
+		)`,
+	},
 }
 
 // schemaVersion is the version this program writes.

@@ -32,7 +32,19 @@ var (
 	// ErrCorrupt: the store file is not a database or fails its integrity
 	// check.
 	ErrCorrupt = errors.New("store file is corrupt")
+	// ErrTokenSpent: an enrollment token was already used or has expired.
+	ErrTokenSpent = errors.New("enrollment token already used or expired")
 )
+
+// Token is a one-time enrollment token (EST). Only the SHA-256 of the
+// secret is stored, as lower-case hex.
+type Token struct {
+	Hash      string
+	CN        string // the only common name it may enroll
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until used
+}
 
 // Certificate is one certificate the CA issued.
 type Certificate struct {
@@ -130,6 +142,15 @@ type Store interface {
 	// CRL), appending the audit entry in the same transaction. Numbers never
 	// go backwards.
 	NextCRLNumber(ctx context.Context, a Audit) (int64, error)
+	// CreateToken records an enrollment token and its audit entry.
+	// ErrExists if the hash is taken.
+	CreateToken(ctx context.Context, t Token, a Audit) error
+	// Token returns a token by hash (ErrNotFound), used or not.
+	Token(ctx context.Context, hash string) (Token, error)
+	// SpendToken marks the token used at now, in one transaction with its
+	// audit entry, if it exists, is unused and has not expired at now:
+	// ErrNotFound, ErrTokenSpent. Of concurrent callers, one wins.
+	SpendToken(ctx context.Context, hash string, now time.Time, a Audit) (Token, error)
 	// AppendAudit appends an entry that is not tied to another write.
 	AppendAudit(ctx context.Context, a Audit) error
 	// AuditLog returns entries with Seq > after, ascending, at most limit

@@ -82,6 +82,27 @@ est:
 		t.Fatalf("ca list:\n%s", out)
 	}
 
+	// One-time tokens: a token for device-18 enrolls device-18 once; it
+	// cannot enroll another name (and is not used up by trying), and it
+	// cannot be used twice.
+	token := strings.TrimSpace(mustRun(t, "est", "token", "create", "--dir", s.path("pki"), "--cn", "device-18", "--ttl", "1h"))
+	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(csr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := enroll("-u", "device:"+token); r.status != 403 {
+		t.Fatalf("token for device-18 enrolling device-17: %s", r)
+	}
+	mustOpenSSL(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", s.path("dev18.key"), "-subj", "/CN=device-18", "-outform", "DER", "-out", s.path("dev18.csr"))
+	csr18, _ := os.ReadFile(s.path("dev18.csr"))
+	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(csr18)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "token enrollment of device-18", enroll("-u", "device:"+token), 200)
+	if r := enroll("-u", "device:"+token); r.status != 401 {
+		t.Fatalf("second use of a one-time token: %s", r)
+	}
+
 	// strongSwan: enroll, then re-enroll with the certificate it got.
 	if _, err := exec.LookPath("pki"); err != nil {
 		t.Skip("strongSwan pki not installed (scripts/test installs it)")

@@ -23,6 +23,8 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BadInput", testBadInput},
 		{"Exists", testExists},
 		{"Issued", testIssued},
+		{"Tokens", testTokens},
 		{"ListOrder", testListOrder},
 		{"ListFilters", testListFilters},
 		{"Revoke", testRevoke},
@@ -477,5 +480,49 @@ func testIssued(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Issued(ctx, "not hex"); err == nil {
 		t.Fatal("bad serial accepted")
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	h := strings.Repeat("ab", 32)
+	tok := store.Token{Hash: h, CN: "device-17", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateToken(ctx, tok, Event("est-token", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, tok, Event("est-token", "")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("duplicate token: %v", err)
+	}
+	if got, err := s.Token(ctx, h); err != nil || got.CN != "device-17" || !got.UsedAt.IsZero() {
+		t.Fatalf("Token = %+v, %v", got, err)
+	}
+	if _, err := s.SpendToken(ctx, strings.Repeat("cd", 32), now, Event("est-enroll", "")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	if _, err := s.SpendToken(ctx, h, now.Add(2*time.Hour), Event("est-enroll", "")); !errors.Is(err, store.ErrTokenSpent) {
+		t.Fatalf("expired token: %v", err)
+	}
+	// Concurrent spenders: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Go(func() {
+			if _, err := s.SpendToken(ctx, h, now.Add(time.Minute), Event("est-enroll", "")); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, store.ErrTokenSpent) {
+				t.Errorf("SpendToken: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d spenders won", wins.Load())
+	}
+	if got, _ := s.Token(ctx, h); got.UsedAt.IsZero() {
+		t.Fatal("spent token not marked used")
+	}
+	if err := s.CreateToken(ctx, store.Token{Hash: "XYZ", CN: "x", CreatedAt: now, ExpiresAt: now}, Event("est-token", "")); err == nil {
+		t.Fatal("bad hash accepted")
 	}
 }
