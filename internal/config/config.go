@@ -234,6 +234,9 @@ type EST struct {
 	Labels map[string]ESTLabel `yaml:"labels"`
 	// Accounts may enroll with HTTP Basic.
 	Accounts []ESTAccount `yaml:"accounts"`
+	// RevokeSuperseded revokes the certificate a simplereenroll replaced
+	// (reason superseded) once the new one is issued.
+	RevokeSuperseded bool `yaml:"revoke_superseded"`
 }
 
 // ESTLabel maps an EST label to a CA profile.

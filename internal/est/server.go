@@ -84,6 +84,9 @@ type Options struct {
 	DefaultProfile string
 	// Labels maps an EST label (/.well-known/est/<label>/...) to a profile.
 	Labels map[string]string
+	// Reenrolled, when set, is called after a successful simplereenroll
+	// with the certificate it replaces (to revoke it as superseded).
+	Reenrolled func(ctx context.Context, old *x509.Certificate) error
 	// Logger gets one line per refused or failed request (default: discard).
 	Logger *slog.Logger
 }
@@ -335,7 +338,11 @@ func (s *Server) simplereenroll(w http.ResponseWriter, r *http.Request, profile,
 		return
 	}
 	detail := fmt.Sprintf("EST simplereenroll of serial %s", old.SerialNumber.Text(16))
-	s.sign(w, r, data, profile, label, detail, nil)
+	if s.sign(w, r, data, profile, label, detail, nil) && s.o.Reenrolled != nil {
+		if err := s.o.Reenrolled(r.Context(), old); err != nil {
+			s.log.Error("est: the replaced certificate could not be revoked", "serial", old.SerialNumber.Text(16), "err", err)
+		}
+	}
 }
 
 // issuedHere reports whether cert was signed by the issuing CA.
@@ -344,7 +351,8 @@ func (s *Server) issuedHere(cert *x509.Certificate) bool {
 	return len(chain) > 0 && chain[0] != nil && cert.CheckSignatureFrom(chain[0]) == nil
 }
 
-func (s *Server) sign(w http.ResponseWriter, r *http.Request, data []byte, profile, label, detail string, edit func(*ca.IssueRequest)) {
+// sign issues and answers; it reports whether a certificate was sent.
+func (s *Server) sign(w http.ResponseWriter, r *http.Request, data []byte, profile, label, detail string, edit func(*ca.IssueRequest)) bool {
 	if label != "" {
 		detail += " (label " + label + ")"
 	}
@@ -352,21 +360,22 @@ func (s *Server) sign(w http.ResponseWriter, r *http.Request, data []byte, profi
 	if err != nil {
 		if ctxErr := r.Context().Err(); ctxErr != nil {
 			http.Error(w, "request cancelled", http.StatusServiceUnavailable)
-			return
+			return false
 		}
 		// The CA's errors describe what is wrong with the request (profile
 		// rules, names); say so to the client.
 		s.log.Info("est: signing refused", "profile", profile, "detail", detail, "err", err)
 		http.Error(w, "certificate request refused: "+err.Error(), http.StatusBadRequest)
-		return
+		return false
 	}
 	der, err := EncodeCertsOnly([]*x509.Certificate{cert})
 	if err != nil {
 		s.log.Error("est: encoding issued certificate", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
+		return false
 	}
 	writeCertsOnly(w, der)
+	return true
 }
 
 // sameIdentity checks RFC 7030 §4.2.2: a re-enrollment request keeps the

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/ca"
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/est"
+	"github.com/mtlsgate/mtlsgate/internal/store"
 )
 
 // buildEST makes the enrollment handler of an est section: HTTP Basic
@@ -58,8 +60,16 @@ func buildEST(c *config.EST, a *ca.Authority, st *state, log *slog.Logger) (http
 		},
 		Spend: func(tok string) error { return a.SpendEnrollmentToken(context.Background(), tok) },
 	}
+	var reenrolled func(context.Context, *x509.Certificate) error
+	if c.RevokeSuperseded {
+		reenrolled = func(ctx context.Context, old *x509.Certificate) error {
+			_, err := a.Revoke(ctx, store.SerialHex(old.SerialNumber), 4) // superseded
+			return err
+		}
+	}
 	return est.NewServer(est.Options{
 		Signer: est.FromAuthority(a), Auth: est.AnyOf{auth, tokens}, DefaultProfile: c.Profile, Labels: labels,
-		Logger: log.With("component", "est"),
+		Reenrolled: reenrolled,
+		Logger:     log.With("component", "est"),
 	})
 }

@@ -24,6 +24,7 @@ func TestESTThroughGateway(t *testing.T) {
 		return y + `
 est:
   listener: public
+  revoke_superseded: true
   accounts:
     - username: estuser
       password_file: est.pw
@@ -137,5 +138,10 @@ est:
 	cert2 := runPKI(append(append([]string{"--est", "--url", url}, cas...), "--in", s.path("ss2.csr"), "--cert", s.path("ss.der"), "--key", s.path("ss.key"))...)
 	if len(cert2) == 0 {
 		t.Fatal("strongSwan re-enroll returned nothing")
+	}
+	// revoke_superseded: the replaced certificate is revoked.
+	oldSerial := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(mustOpenSSL(t, "x509", "-inform", "DER", "-in", s.path("ss.der"), "-noout", "-serial")), "serial="))
+	if out := caRun(t, s.path("pki"), "list", "--revoked"); !strings.Contains(strings.ToLower(out), strings.TrimLeft(oldSerial, "0")) || !strings.Contains(out, "device-ss") {
+		t.Fatalf("the re-enrolled certificate %s is not revoked:\n%s", oldSerial, out)
 	}
 }
