@@ -40,13 +40,18 @@ est:
 		t.Fatalf("cacerts body is not base64: %v", err)
 	}
 
-	// A CSR for device-17 (openssl), as base64 DER.
-	mustOpenSSL(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", s.path("dev17.key"), "-subj", "/CN=device-17", "-outform", "DER", "-out", s.path("dev17.csr"))
-	csr, _ := os.ReadFile(s.path("dev17.csr"))
-	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(csr)), 0o644); err != nil {
-		t.Fatal(err)
+	// useCSR makes a CSR for cn (openssl) the body enroll sends, as
+	// base64 DER.
+	useCSR := func(cn string) {
+		t.Helper()
+		mustOpenSSL(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			"-keyout", s.path(cn+".key"), "-subj", "/CN="+cn, "-outform", "DER", "-out", s.path(cn+".csr"))
+		der, _ := os.ReadFile(s.path(cn + ".csr"))
+		if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(der)), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	useCSR("device-17")
 	enroll := func(extra ...string) curlResult {
 		args := append(append([]string{}, ca...), extra...)
 		return runCurl(t, append(args, "-H", "Content-Type: application/pkcs10", "--data-binary", "@"+s.path("dev17.b64"), base+"simpleenroll")...)
@@ -70,12 +75,7 @@ est:
 		t.Fatalf("issued certificate:\n%s", out)
 	}
 	// A name outside allow_cn: 403.
-	mustOpenSSL(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", s.path("x.key"), "-subj", "/CN=server-1", "-outform", "DER", "-out", s.path("x.csr"))
-	xcsr, _ := os.ReadFile(s.path("x.csr"))
-	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(xcsr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	useCSR("server-1")
 	if r := enroll("-u", "estuser:enroll-s3cret"); r.status != 403 {
 		t.Fatalf("simpleenroll for CN=server-1: %s", r)
 	}
@@ -87,18 +87,11 @@ est:
 	// cannot enroll another name (and is not used up by trying), and it
 	// cannot be used twice.
 	token := strings.TrimSpace(mustRun(t, "est", "token", "create", "--dir", s.path("pki"), "--cn", "device-18", "--ttl", "1h"))
-	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(csr)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	useCSR("device-17b")
 	if r := enroll("-u", "device:"+token); r.status != 403 {
-		t.Fatalf("token for device-18 enrolling device-17: %s", r)
+		t.Fatalf("token for device-18 enrolling device-17b: %s", r)
 	}
-	mustOpenSSL(t, "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-		"-keyout", s.path("dev18.key"), "-subj", "/CN=device-18", "-outform", "DER", "-out", s.path("dev18.csr"))
-	csr18, _ := os.ReadFile(s.path("dev18.csr"))
-	if err := os.WriteFile(s.path("dev17.b64"), []byte(base64.StdEncoding.EncodeToString(csr18)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	useCSR("device-18")
 	expect(t, "token enrollment of device-18", enroll("-u", "device:"+token), 200)
 	if r := enroll("-u", "device:"+token); r.status != 401 {
 		t.Fatalf("second use of a one-time token: %s", r)
