@@ -68,7 +68,7 @@ func (k *keystoreFlags) write(name, alias string, key crypto.Signer, chain []*x5
 		if err != nil {
 			return written, err
 		}
-		if err := writeOutput(name+".p12", data, 0o600); err != nil {
+		if err := ca.WriteNewFile(name+".p12", data, 0o600); err != nil {
 			return written, err
 		}
 		written = append(written, name+".p12")
@@ -78,36 +78,12 @@ func (k *keystoreFlags) write(name, alias string, key crypto.Signer, chain []*x5
 		if err != nil {
 			return written, err
 		}
-		if err := writeOutput(name+".jks", data, 0o600); err != nil {
+		if err := ca.WriteNewFile(name+".jks", data, 0o600); err != nil {
 			return written, err
 		}
 		written = append(written, name+".jks")
 	}
 	return written, nil
-}
-
-// writeOutput creates a file that must not exist yet: issuing never
-// overwrites a key or certificate someone may still use.
-func writeOutput(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }
 
 func refuseExisting(paths ...string) error {
@@ -203,7 +179,7 @@ func writeIssued(out string, iss *ca.Issued, ks keystoreFlags, pw []byte, stdout
 		{out + ".pem", ca.CertPEM(iss.Cert), 0o644},
 		{out + "-chain.pem", ca.CertPEM(iss.Chain...), 0o644},
 	} {
-		if err := writeOutput(f.name, f.data, f.perm); err != nil {
+		if err := ca.WriteNewFile(f.name, f.data, f.perm); err != nil {
 			return err
 		}
 	}
@@ -282,7 +258,7 @@ Use - to read the CSR from stdin.`,
 				_, err = stdout.Write(ca.CertPEM(iss.Cert))
 				return err
 			}
-			if err := writeOutput(out, ca.CertPEM(iss.Cert), 0o644); err != nil {
+			if err := ca.WriteNewFile(out, ca.CertPEM(iss.Cert), 0o644); err != nil {
 				return err
 			}
 			printIssued(stdout, iss.Cert)

@@ -145,14 +145,14 @@ func scaffold(ctx context.Context, dir string, addrs initAddrs, stdout io.Writer
 		certPEM := ca.CertPEM(iss.Chain...)
 		if strings.HasPrefix(c.file, "clients/") {
 			certPEM = ca.CertPEM(iss.Cert)
-			if err := writeOutput(base+"-chain.pem", ca.CertPEM(iss.Chain...), 0o644); err != nil {
+			if err := ca.WriteNewFile(base+"-chain.pem", ca.CertPEM(iss.Chain...), 0o644); err != nil {
 				return err
 			}
 		}
-		if err := writeOutput(base+".key", key, 0o600); err != nil {
+		if err := ca.WriteNewFile(base+".key", key, 0o600); err != nil {
 			return err
 		}
-		if err := writeOutput(base+".pem", certPEM, 0o644); err != nil {
+		if err := ca.WriteNewFile(base+".pem", certPEM, 0o644); err != nil {
 			return err
 		}
 	}
@@ -164,7 +164,7 @@ func scaffold(ctx context.Context, dir string, addrs initAddrs, stdout io.Writer
 		}{addrs, dir}); err != nil {
 			return err
 		}
-		if err := writeOutput(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
+		if err := ca.WriteNewFile(filepath.Join(dir, name), []byte(b.String()), 0o644); err != nil {
 			return err
 		}
 	}

@@ -81,7 +81,7 @@ func Init(dir string, o InitOptions) (res *InitResult, err error) {
 	}()
 	write := func(name string, data []byte, perm os.FileMode) error {
 		path := filepath.Join(dir, name)
-		if err := writeNewFile(path, data, perm); err != nil {
+		if err := WriteNewFile(path, data, perm); err != nil {
 			return err
 		}
 		res.Files = append(res.Files, path)

@@ -182,8 +182,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return syncDir(dir)
 }
 
-// writeNewFile creates path (failing if it exists) with mode perm.
-func writeNewFile(path string, data []byte, perm os.FileMode) error {
+// WriteNewFile creates path with mode perm whatever the umask, failing if
+// it exists (issuing never overwrites a key or certificate someone may
+// still use), and syncs it; a failed write removes the partial file.
+func WriteNewFile(path string, data []byte, perm os.FileMode) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)

@@ -221,7 +221,7 @@ func TestExternalCRL(t *testing.T) {
 func (p *partnerCA) startOCSP(addr string) (stop func()) {
 	t := p.t
 	_, port, _ := net.SplitHostPort(addr)
-	var out syncBuffer
+	var out logLines
 	cmd := exec.Command("openssl", "ocsp", "-index", p.path("index.txt"), "-port", port,
 		"-rsigner", p.path("ca.pem"), "-rkey", p.path("ca.key"), "-CA", p.path("ca.pem"), "-ignore_err", "-nmin", "5")
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -243,23 +243,6 @@ func (p *partnerCA) startOCSP(addr string) (stop func()) {
 		}
 	}
 	return stop
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestExternalOCSP: with ocsp: require, the gateway asks the partner's
