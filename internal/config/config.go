@@ -7,7 +7,10 @@ type Config struct {
 	Admin     *Admin     `yaml:"admin"`
 	Upstreams []Upstream `yaml:"upstreams"`
 	Routes    []Route    `yaml:"routes"`
-	Log       Log        `yaml:"log"`
+	// RoutesFrom imports routes from API descriptions (OpenAPI 3.x,
+	// Swagger 2.0) at load and on every reload, after Routes.
+	RoutesFrom []RoutesFrom `yaml:"routes_from"`
+	Log        Log          `yaml:"log"`
 	// CA runs the built-in certificate authority in this process.
 	CA *CA `yaml:"ca"`
 	// EST serves RFC 7030 enrollment from the built-in CA.
@@ -159,6 +162,76 @@ type Route struct {
 	Forward    Forward     `yaml:"forward"`
 	// Revocation tightens the listener's revocation rules for this route.
 	Revocation *RouteRevocation `yaml:"revocation"`
+	// RateLimit limits requests per client key (token bucket).
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// State is the route's lifecycle: draft | published (default) |
+	// deprecated | retired.
+	State string `yaml:"state"`
+	// Preview lists who may call a draft route (same keys as allow);
+	// everyone else gets 404 as if it did not exist.
+	Preview []AllowRule `yaml:"preview"`
+	// Deprecation sets the headers a deprecated route sends.
+	Deprecation *Deprecation `yaml:"deprecation"`
+}
+
+// RoutesFrom imports one API description.
+type RoutesFrom struct {
+	// OpenAPI is the document's file (JSON or YAML; OpenAPI 3.1, 3.0 or
+	// Swagger 2.0), relative to the config file.
+	OpenAPI string `yaml:"openapi"`
+	// Upstream receives every imported operation.
+	Upstream string `yaml:"upstream"`
+	// Host restricts the imported routes to one host (match.host).
+	Host string `yaml:"host"`
+	// Unsecured is the client_cert of operations whose security does not
+	// ask for mutualTLS: "" (default: the gateway's route default,
+	// required) | required | optional | none.
+	Unsecured string `yaml:"unsecured"`
+	// Forward, RateLimit and State apply to every imported route.
+	Forward   Forward    `yaml:"forward"`
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket per key: Requests per Per on average, with
+// up to Burst at once (default Requests).
+type RateLimit struct {
+	Requests int      `yaml:"requests"`
+	Per      Duration `yaml:"per"`
+	Burst    int      `yaml:"burst"`
+	// Key is identity (default: the certificate's subject, the IP for
+	// requests without one) | fingerprint | ip | spiffe_id | subject.o.
+	Key string `yaml:"key"`
+}
+
+// Rate-limit keys.
+const (
+	RateKeyIdentity    = "identity"
+	RateKeyFingerprint = "fingerprint"
+	RateKeyIP          = "ip"
+	RateKeySPIFFEID    = "spiffe_id"
+	RateKeySubjectO    = "subject.o"
+)
+
+// Route lifecycle states.
+const (
+	StateDraft      = "draft"
+	StatePublished  = "published"
+	StateDeprecated = "deprecated"
+	StateRetired    = "retired"
+)
+
+// Deprecation describes a deprecated route (RFC 9745 Deprecation, RFC 8594
+// Sunset headers).
+type Deprecation struct {
+	// Since is when the route was deprecated (RFC 3339); the Deprecation
+	// header carries it. Default: the header says only that it is.
+	Since string `yaml:"since"`
+	// Sunset is when the route will stop answering (RFC 3339).
+	Sunset string `yaml:"sunset"`
+	// Successor is the URL of the replacement (Link rel="successor-version").
+	Successor string `yaml:"successor"`
+	// Info is a URL documenting the deprecation (Link rel="deprecation").
+	Info string `yaml:"info"`
 }
 
 // RouteRevocation overrides a listener's revocation rules on one route.
@@ -171,9 +244,12 @@ type RouteRevocation struct {
 
 // Match selects requests: all given fields must match.
 type Match struct {
-	Host       string   `yaml:"host"`
-	PathPrefix string   `yaml:"path_prefix"`
-	Methods    []string `yaml:"methods"`
+	Host       string `yaml:"host"`
+	PathPrefix string `yaml:"path_prefix"`
+	// Path matches one path exactly; "{name}" matches one segment (an
+	// OpenAPI path template). Set path or path_prefix, not both.
+	Path    string   `yaml:"path"`
+	Methods []string `yaml:"methods"`
 }
 
 // AllowRule is one allow entry: every key given must match (globs allowed);
@@ -237,11 +313,24 @@ type EST struct {
 	// RevokeSuperseded revokes the certificate a simplereenroll replaced
 	// (reason superseded) once the new one is issued.
 	RevokeSuperseded bool `yaml:"revoke_superseded"`
+	// BootstrapCA: holders of a certificate from this CA (PEM bundle) may
+	// simpleenroll, for the names allow_cn lists (bootstrap_allow_cn).
+	BootstrapCA string `yaml:"bootstrap_ca"`
+	// BootstrapAllowCN are the names a bootstrap certificate may ask for
+	// (globs; default: only its own CN).
+	BootstrapAllowCN []string `yaml:"bootstrap_allow_cn"`
+	// Approval: "" or none (default: issue at once) | manual (every
+	// simpleenroll waits in a queue for "mtlsgate est approve").
+	Approval string `yaml:"approval"`
+	// ServerKeygen enables /serverkeygen (the server makes the key).
+	ServerKeygen bool `yaml:"server_keygen"`
 }
 
 // ESTLabel maps an EST label to a CA profile.
 type ESTLabel struct {
 	Profile string `yaml:"profile"`
+	// Approval overrides est.approval for this label.
+	Approval string `yaml:"approval"`
 }
 
 // ESTAccount is an HTTP Basic credential for simpleenroll.
