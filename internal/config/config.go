@@ -172,6 +172,10 @@ type Route struct {
 	Preview []AllowRule `yaml:"preview"`
 	// Deprecation sets the headers a deprecated route sends.
 	Deprecation *Deprecation `yaml:"deprecation"`
+
+	// Origin says where an imported route came from (routes_from[i] and
+	// the spec path); problems are reported there. Not read from YAML.
+	Origin string `yaml:"-"`
 }
 
 // RoutesFrom imports one API description.

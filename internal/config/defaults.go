@@ -55,16 +55,14 @@ func Defaults(c *Config) {
 		setInt(&lim.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	}
 	for i := range c.Routes {
-		r := &c.Routes[i]
-		if r.ClientCert == "" {
-			r.ClientCert = ClientCertRequired
+		DefaultRoute(&c.Routes[i])
+	}
+	for i := range c.RoutesFrom {
+		rf := &c.RoutesFrom[i]
+		if rf.Forward.Format == "" {
+			rf.Forward.Format = "rfc9440"
 		}
-		if r.Forward.Format == "" {
-			r.Forward.Format = "rfc9440"
-		}
-		if r.Match.PathPrefix == "" {
-			r.Match.PathPrefix = "/"
-		}
+		defaultRateLimit(rf.RateLimit)
 	}
 	if c.EST != nil && c.EST.Profile == "" {
 		c.EST.Profile = "client"
@@ -121,4 +119,31 @@ func defaultRevocation(r *Revocation) {
 			setDur(&r.CRL[i].Refresh, time.Hour)
 		}
 	}
+}
+
+func defaultRateLimit(rl *RateLimit) {
+	if rl == nil {
+		return
+	}
+	if rl.Key == "" {
+		rl.Key = RateKeyIdentity
+	}
+}
+
+// DefaultRoute fills in a route's defaults (Defaults does it for routes in
+// the file; importers call it for the routes they add).
+func DefaultRoute(r *Route) {
+	if r.ClientCert == "" {
+		r.ClientCert = ClientCertRequired
+	}
+	if r.Forward.Format == "" {
+		r.Forward.Format = "rfc9440"
+	}
+	if r.Match.PathPrefix == "" && r.Match.Path == "" {
+		r.Match.PathPrefix = "/"
+	}
+	if r.State == "" {
+		r.State = StatePublished
+	}
+	defaultRateLimit(r.RateLimit)
 }

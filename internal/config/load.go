@@ -241,6 +241,9 @@ func (c *Config) resolvePaths() {
 			res(&c.EST.Accounts[i].PasswordFile)
 		}
 	}
+	for i := range c.RoutesFrom {
+		res(&c.RoutesFrom[i].OpenAPI)
+	}
 	for i := range c.EchoServers {
 		e := &c.EchoServers[i]
 		for _, p := range []*string{&e.Cert, &e.Key, &e.ClientCA} {

@@ -49,6 +49,7 @@ func Validate(c *Config) error {
 		validateRoute(&p, i, &c.Routes[i], routeNames, upstreamNames, anyClientCerts)
 	}
 	checkShadowedRoutes(&p, c.Routes)
+	validateRoutesFrom(&p, c.RoutesFrom, upstreamNames)
 	validateCA(&p, c.CA, listenerNames)
 	validateEST(&p, c)
 	validateEchoServers(&p, c.EchoServers)
@@ -218,112 +219,6 @@ func validateUpstream(p *Problems, i int, u *Upstream, names map[string]int) {
 	if u.Limits.MaxIdleConnsPerHost < 0 || u.Limits.MaxConnsPerHost < 0 {
 		p.add(path+".limits", "connection counts must not be negative")
 	}
-}
-
-var validMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-
-func validateRoute(p *Problems, i int, r *Route, names, upstreams map[string]int, anyClientCerts bool) {
-	path := fmt.Sprintf("routes[%d]", i)
-	checkName(p, path+".name", r.Name, "route", names, i)
-	if rr := r.Revocation; rr != nil && rr.OnUnavailable != FailClosed {
-		p.add(path+".revocation.on_unavailable", "%q: a route can only tighten the listener's rule: want fail_closed (fail_open is decided per listener, at the handshake)", rr.OnUnavailable)
-	}
-	if r.Upstream == "" {
-		p.add(path+".upstream", "required")
-	} else if _, ok := upstreams[r.Upstream]; !ok {
-		p.add(path+".upstream", "unknown upstream %q (define it under upstreams)", r.Upstream)
-	}
-	if h := r.Match.Host; h != "" {
-		if err := checkHostPattern(h); err != nil {
-			p.add(path+".match.host", "%q: %v", h, err)
-		}
-	}
-	if !strings.HasPrefix(r.Match.PathPrefix, "/") {
-		p.add(path+".match.path_prefix", "%q: must start with /", r.Match.PathPrefix)
-	}
-	seen := map[string]bool{}
-	for j, m := range r.Match.Methods {
-		mp := fmt.Sprintf("%s.match.methods[%d]", path, j)
-		if !slices.Contains(validMethods, m) {
-			p.add(mp, "%q: want one of %s (upper case)", m, strings.Join(validMethods, ", "))
-		}
-		if seen[m] {
-			p.add(mp, "%q listed twice", m)
-		}
-		seen[m] = true
-	}
-	switch r.ClientCert {
-	case ClientCertRequired, ClientCertOptional:
-		if !anyClientCerts {
-			p.add(path+".client_cert", "%s, but every listener has client_auth: none, so no client certificate can ever be seen", r.ClientCert)
-		}
-	case ClientCertNone:
-		if len(r.Allow) > 0 {
-			p.add(path+".allow", "set, but client_cert is none: the allow list would never be checked")
-		}
-	default:
-		p.add(path+".client_cert", "%q: want required, optional or none", r.ClientCert)
-	}
-	if r.ClientCert == ClientCertOptional && len(r.Allow) > 0 {
-		p.add(path+".allow", "set, but client_cert is optional: requests without a certificate would bypass it; use required")
-	}
-	switch r.Forward.Format {
-	case "rfc9440", "xfcc", "headers", "none":
-	default:
-		p.add(path+".forward.format", "%q: want rfc9440, xfcc, headers or none", r.Forward.Format)
-	}
-}
-
-func checkHostPattern(h string) error {
-	if strings.ContainsAny(h, ":/ ") {
-		return fmt.Errorf("a host name without port or scheme")
-	}
-	rest := h
-	if strings.HasPrefix(h, "*.") {
-		rest = h[2:]
-	}
-	if rest == "" || strings.Contains(rest, "*") {
-		return fmt.Errorf("only a leading \"*.\" wildcard is supported")
-	}
-	for _, label := range strings.Split(rest, ".") {
-		if label == "" || len(label) > 63 {
-			return fmt.Errorf("empty or over-long label")
-		}
-	}
-	return nil
-}
-
-// checkShadowedRoutes reports routes that can never match because an earlier
-// route has the same host and path prefix and covers all their methods.
-func checkShadowedRoutes(p *Problems, routes []Route) {
-	for i := range routes {
-		for j := 0; j < i; j++ {
-			a, b := &routes[j], &routes[i]
-			if !strings.EqualFold(a.Match.Host, b.Match.Host) || a.Match.PathPrefix != b.Match.PathPrefix {
-				continue
-			}
-			if methodsCover(a.Match.Methods, b.Match.Methods) {
-				p.add(fmt.Sprintf("routes[%d].match", i), "can never match: routes[%d] (%s) has the same host and path_prefix and takes all its methods", j, a.Name)
-				break
-			}
-		}
-	}
-}
-
-// methodsCover reports whether a request matching methods b always matches a.
-func methodsCover(a, b []string) bool {
-	if len(a) == 0 {
-		return true
-	}
-	if len(b) == 0 {
-		return false
-	}
-	for _, m := range b {
-		if !slices.Contains(a, m) {
-			return false
-		}
-	}
-	return true
 }
 
 func validateLog(p *Problems, l Log) {

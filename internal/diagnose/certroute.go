@@ -124,6 +124,9 @@ func describeMatch(r *RouteTarget) string {
 		host = "host " + r.Host
 	}
 	d := fmt.Sprintf("%s, path_prefix %s", host, r.PathPrefix)
+	if r.Path != "" {
+		d = fmt.Sprintf("%s, path %s", host, r.Path)
+	}
 	if len(r.Methods) > 0 {
 		d += ", methods " + strings.Join(r.Methods, ", ")
 	}

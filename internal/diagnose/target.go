@@ -48,6 +48,7 @@ type RouteTarget struct {
 	ClientCert string // required, optional or none
 	Host       string
 	PathPrefix string
+	Path       string
 	Methods    []string
 	// Rules is the allow list; Policy is it compiled (nil when empty: any
 	// verified certificate passes a required route).
@@ -83,7 +84,7 @@ func TargetFromConfig(cfg *config.Config) (*Target, error) {
 	specs := make([]route.Spec[int], 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		rt := RouteTarget{Index: i, Name: rc.Name, ClientCert: rc.ClientCert, Host: rc.Match.Host,
-			PathPrefix: rc.Match.PathPrefix, Methods: rc.Match.Methods}
+			PathPrefix: rc.Match.PathPrefix, Path: rc.Match.Path, Methods: rc.Match.Methods}
 		for _, a := range rc.Allow {
 			rt.Rules = append(rt.Rules, policy.Rule{CN: a.CN, O: a.O, OU: a.OU, DNS: a.DNS, URI: a.URI, Email: a.Email,
 				IP: a.IP, SPIFFEID: a.SPIFFEID, FingerprintSHA256: a.FingerprintSHA256, IssuerCN: a.IssuerCN, Serial: a.Serial})
@@ -98,7 +99,7 @@ func TargetFromConfig(cfg *config.Config) (*Target, error) {
 		}
 		t.Routes = append(t.Routes, rt)
 		specs = append(specs, route.Spec[int]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix,
-			Methods: rc.Match.Methods, Value: len(t.Routes) - 1})
+			Path: rc.Match.Path, Methods: rc.Match.Methods, Value: len(t.Routes) - 1})
 	}
 	if len(probs) > 0 {
 		return nil, probs
