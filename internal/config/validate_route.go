@@ -97,8 +97,9 @@ func validateRateLimit(p *Problems, path string, rl *RateLimit) {
 	if rl.Requests < 1 {
 		p.add(path+".requests", "%d: want at least 1", rl.Requests)
 	}
-	if d := rl.Per.D(); d <= 0 || d > maxRatePeriod {
-		p.add(path+".per", "%q: want a duration above 0 and at most 24h (e.g. 1s, 1m)", rl.Per.D().String())
+	if d := rl.Per.D(); d < time.Second || d > maxRatePeriod || d%time.Second != 0 {
+		// The RateLimit-Policy header states the window in whole seconds.
+		p.add(path+".per", "%q: want whole seconds from 1s to 24h (e.g. 1s, 1m, 1h); for faster rates raise requests", rl.Per.D().String())
 	}
 	if rl.Burst < 0 {
 		p.add(path+".burst", "%d: want 0 (the same as requests) or more", rl.Burst)
