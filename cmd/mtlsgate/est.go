@@ -50,5 +50,6 @@ token is stored; it is printed once.`,
 	create.Flags().StringVar(&ttl, "ttl", "24h", "lifetime (at most 30d)")
 	token.AddCommand(create)
 	cmd.AddCommand(token)
+	cmd.AddCommand(newESTPendingCmds(&dir, stdout)...)
 	return cmd
 }

@@ -22,31 +22,31 @@ var oidBasicConstraints = asn1.ObjectIdentifier{2, 5, 29, 19}
 // certificate. Errors say what is wrong; they never include key material.
 func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if len(data) > maxCSRSize {
-		return nil, fmt.Errorf("CSR is %d bytes; at most %d accepted", len(data), maxCSRSize)
+		return nil, classify(ErrMalformedCSR, fmt.Errorf("CSR is %d bytes; at most %d accepted", len(data), maxCSRSize))
 	}
 	der := data
 	if trimmed := bytes.TrimSpace(data); bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
 		block, rest := pem.Decode(trimmed)
 		if block == nil {
-			return nil, errors.New("CSR: PEM block is malformed")
+			return nil, classify(ErrMalformedCSR, errors.New("CSR: PEM block is malformed"))
 		}
 		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
-			return nil, fmt.Errorf("CSR: PEM block is %q, want \"CERTIFICATE REQUEST\"", block.Type)
+			return nil, classify(ErrMalformedCSR, fmt.Errorf("CSR: PEM block is %q, want \"CERTIFICATE REQUEST\"", block.Type))
 		}
 		if len(bytes.TrimSpace(rest)) != 0 {
-			return nil, errors.New("CSR: data after the PEM block (one request per file)")
+			return nil, classify(ErrMalformedCSR, errors.New("CSR: data after the PEM block (one request per file)"))
 		}
 		der = block.Bytes
 	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
-		return nil, fmt.Errorf("CSR is not a PKCS#10 request in PEM or DER: %w", err)
+		return nil, classify(ErrMalformedCSR, fmt.Errorf("CSR is not a PKCS#10 request in PEM or DER: %w", err))
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("CSR signature does not verify (the request was not signed by the key it carries): %w", err)
+		return nil, classify(ErrMalformedCSR, fmt.Errorf("CSR signature does not verify (the request was not signed by the key it carries): %w", err))
 	}
 	if err := checkPublicKey(csr.PublicKey); err != nil {
-		return nil, fmt.Errorf("CSR: %w", err)
+		return nil, classify(ErrNotPermitted, fmt.Errorf("CSR: %w", err))
 	}
 	for _, ext := range csr.Extensions {
 		if !ext.Id.Equal(oidBasicConstraints) {
@@ -57,10 +57,10 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 			Max  int  `asn1:"optional,default:-1"`
 		}
 		if rest, err := asn1.Unmarshal(ext.Value, &bc); err != nil || len(rest) != 0 {
-			return nil, errors.New("CSR: malformed basicConstraints extension")
+			return nil, classify(ErrMalformedCSR, errors.New("CSR: malformed basicConstraints extension"))
 		}
 		if bc.IsCA {
-			return nil, errors.New("CSR asks for CA:true; this CA issues end-entity certificates only")
+			return nil, classify(ErrNotPermitted, errors.New("CSR asks for CA:true; this CA issues end-entity certificates only"))
 		}
 	}
 	return csr, nil

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -82,27 +83,39 @@ func TestSignCSRRefusals(t *testing.T) {
 		ExtraExtensions: []pkix.Extension{{Id: oidBasicConstraints, Critical: true, Value: mustMarshal(t, struct{ IsCA bool }{true})}}})
 	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
 	weakCSR := makeCSR(t, weak, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x"}})
+	longCN := makeCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: strings.Repeat("x", 65)}})
+	withO := makeCSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "x", Organization: []string{"Evil"}}})
+	a.settings.profiles["restricted"] = &Profile{Name: "restricted", ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		DefaultTTL: day, MaxTTL: day, SubjectO: []string{"Acme"}}
 	for name, tc := range map[string]struct {
 		data    []byte
 		profile string
 		ttl     time.Duration
 		want    string
+		class   error // nil: internal (none of the classes)
 	}{
-		"bad signature": {tampered, "client", 0, "signature"},
-		"CA:true":       {caTrue, "client", 0, "CA:true"},
-		"ttl":           {good, "client", 1000 * day, "beyond profile"},
-		"profile":       {good, "root", 0, "unknown profile"},
-		"weak key":      {weakCSR, "client", 0, "too weak"},
-		"garbage":       {[]byte("hello"), "client", 0, "not a PKCS#10"},
-		"wrong PEM":     {pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good}), "client", 0, `want "CERTIFICATE REQUEST"`},
-		"two PEMs":      {append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: good}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: good})...), "client", 0, "one request"},
-		"huge":          {make([]byte, maxCSRSize+1), "client", 0, "at most"},
-		"server no SAN": {good, "server", 0, "SAN"},
+		"bad signature": {tampered, "client", 0, "signature", ErrMalformedCSR},
+		"CA:true":       {caTrue, "client", 0, "CA:true", ErrNotPermitted},
+		"ttl":           {good, "client", 1000 * day, "beyond profile", ErrNotPermitted},
+		"profile":       {good, "root", 0, "unknown profile", nil},
+		"weak key":      {weakCSR, "client", 0, "too weak", ErrNotPermitted},
+		"garbage":       {[]byte("hello"), "client", 0, "not a PKCS#10", ErrMalformedCSR},
+		"wrong PEM":     {pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: good}), "client", 0, `want "CERTIFICATE REQUEST"`, ErrMalformedCSR},
+		"two PEMs":      {append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: good}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: good})...), "client", 0, "one request", ErrMalformedCSR},
+		"huge":          {make([]byte, maxCSRSize+1), "client", 0, "at most", ErrMalformedCSR},
+		"server no SAN": {good, "server", 0, "SAN", ErrNotPermitted},
+		"long CN":       {longCN, "client", 0, "at most 64", ErrInvalidRequest},
+		"subject O":     {withO, "restricted", 0, `O="Evil"`, ErrNotPermitted},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := a.SignCSR(context.Background(), tc.data, tc.profile, tc.ttl, "", "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			for _, c := range []error{ErrMalformedCSR, ErrInvalidRequest, ErrNotPermitted, ErrIssuerRevoked} {
+				if got := errors.Is(err, c); got != (c == tc.class) {
+					t.Errorf("errors.Is(%v, %v) = %v", err, c, got)
+				}
 			}
 		})
 	}

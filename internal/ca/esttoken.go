@@ -65,3 +65,18 @@ func (a *Authority) SpendEnrollmentToken(ctx context.Context, token string) erro
 	}
 	return err
 }
+
+// UsedEnrollmentTokenCN returns the common name of a token that has been
+// used, expired since or not (ErrBadToken for unknown and unused tokens).
+// Under EST manual approval a token is used up when it queues a request;
+// the device then collects the outcome with the same token.
+func (a *Authority) UsedEnrollmentTokenCN(ctx context.Context, token string) (string, error) {
+	t, err := a.st.Token(ctx, tokenHash(token))
+	if errors.Is(err, store.ErrNotFound) || err == nil && t.UsedAt.IsZero() {
+		return "", ErrBadToken
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.CN, nil
+}

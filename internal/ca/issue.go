@@ -55,7 +55,7 @@ func (a *Authority) Issue(ctx context.Context, r IssueRequest) (*Issued, error) 
 		return nil, err
 	}
 	if err := a.checkRequest(p, &r); err != nil {
-		return nil, err
+		return nil, err // classified by checkRequest
 	}
 	var key crypto.Signer
 	pub := r.PublicKey
@@ -66,7 +66,7 @@ func (a *Authority) Issue(ctx context.Context, r IssueRequest) (*Issued, error) 
 		pub = key.Public()
 	}
 	if err := checkPublicKey(pub); err != nil {
-		return nil, err
+		return nil, classify(ErrNotPermitted, err)
 	}
 	now := a.now()
 	tmpl, err := a.template(p, &r, pub, now)
@@ -85,44 +85,44 @@ func (a *Authority) Issue(ctx context.Context, r IssueRequest) (*Issued, error) 
 func (a *Authority) checkIssuerUsable() error {
 	a.syncRootCRL()
 	if r := a.interRevoked.Load(); r != nil {
-		return fmt.Errorf("the issuing CA (serial %s) was revoked by the root at %s (%s): it must not sign anything more; set up a new CA",
-			r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), ReasonName(r.Reason))
+		return classify(ErrIssuerRevoked, fmt.Errorf("the issuing CA (serial %s) was revoked by the root at %s (%s): it must not sign anything more; set up a new CA",
+			r.Serial, r.RevokedAt.UTC().Format(time.RFC3339), ReasonName(r.Reason)))
 	}
 	return nil
 }
 
 func (a *Authority) checkRequest(p *Profile, r *IssueRequest) error {
 	if r.CN == "" && r.SANs.empty() {
-		return errors.New("a certificate needs a common name (--cn) or at least one SAN")
+		return classify(ErrInvalidRequest, errors.New("a certificate needs a common name (--cn) or at least one SAN"))
 	}
 	if len(r.CN) > 64 {
-		return fmt.Errorf("common name is %d characters; X.509 allows at most 64", len(r.CN))
+		return classify(ErrInvalidRequest, fmt.Errorf("common name is %d characters; X.509 allows at most 64", len(r.CN)))
 	}
 	if err := r.SANs.check(); err != nil {
-		return err
+		return classify(ErrInvalidRequest, err)
 	}
 	if err := allowedValues(p.Name, "O", r.O, p.SubjectO); err != nil {
-		return err
+		return classify(ErrNotPermitted, err)
 	}
 	if err := allowedValues(p.Name, "OU", r.OU, p.SubjectOU); err != nil {
-		return err
+		return classify(ErrNotPermitted, err)
 	}
 	for _, k := range r.SANs.kinds() {
 		if !p.allows(k) {
-			return fmt.Errorf("profile %s does not allow %s SANs (allowed: %s)", p.Name, k, joinKinds(p.SANs))
+			return classify(ErrNotPermitted, fmt.Errorf("profile %s does not allow %s SANs (allowed: %s)", p.Name, k, joinKinds(p.SANs)))
 		}
 	}
 	if p.RequireSAN && len(r.SANs.DNS) == 0 && len(r.SANs.IPs) == 0 {
-		return fmt.Errorf("profile %s needs at least one dns: or ip: SAN (TLS clients match servers by SAN, not CN)", p.Name)
+		return classify(ErrNotPermitted, fmt.Errorf("profile %s needs at least one dns: or ip: SAN (TLS clients match servers by SAN, not CN)", p.Name))
 	}
 	if r.TTL < 0 {
-		return errors.New("negative TTL")
+		return classify(ErrInvalidRequest, errors.New("negative TTL"))
 	}
 	if r.TTL == 0 {
 		r.TTL = p.DefaultTTL
 	}
 	if r.TTL > p.MaxTTL {
-		return fmt.Errorf("TTL %s is beyond profile %s's maximum of %s", r.TTL, p.Name, p.MaxTTL)
+		return classify(ErrNotPermitted, fmt.Errorf("TTL %s is beyond profile %s's maximum of %s", r.TTL, p.Name, p.MaxTTL))
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func backdate(ttl time.Duration) time.Duration { return min(clockSkew, ttl/10) }
 func (a *Authority) template(p *Profile, r *IssueRequest, pub crypto.PublicKey, now time.Time) (*x509.Certificate, error) {
 	notAfter := now.Add(r.TTL).UTC().Truncate(time.Second)
 	if notAfter.After(a.inter.NotAfter) {
-		return nil, fmt.Errorf("TTL %s would outlive the issuing CA (valid until %s)", r.TTL, a.inter.NotAfter.UTC().Format(time.RFC3339))
+		return nil, classify(ErrNotPermitted, fmt.Errorf("TTL %s would outlive the issuing CA (valid until %s)", r.TTL, a.inter.NotAfter.UTC().Format(time.RFC3339)))
 	}
 	serial, err := newSerial()
 	if err != nil {
@@ -266,7 +266,7 @@ func (a *Authority) checkConstraints(cert *x509.Certificate) error {
 	inters.AddCert(in)
 	_, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}, CurrentTime: a.now()})
 	if err != nil {
-		return fmt.Errorf("the issuing CA's name constraints forbid this certificate: %w", err)
+		return classify(ErrNotPermitted, fmt.Errorf("the issuing CA's name constraints forbid this certificate: %w", err))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package ca
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,7 +62,7 @@ func TestRootCRLAndIntermediateRevocation(t *testing.T) {
 		t.Fatalf("leaf of a revoked issuing CA: %+v %v", r, revoked)
 	}
 	// A revoked issuing CA signs nothing more.
-	if _, err := a.Issue(context.Background(), IssueRequest{Profile: "client", CN: "carol"}); err == nil || !strings.Contains(err.Error(), "revoked by the root") {
+	if _, err := a.Issue(context.Background(), IssueRequest{Profile: "client", CN: "carol"}); err == nil || !strings.Contains(err.Error(), "revoked by the root") || !errors.Is(err, ErrIssuerRevoked) {
 		t.Fatalf("Issue with a revoked issuing CA: %v", err)
 	}
 	if _, _, err := a.NewOCSPSigner(context.Background(), time.Hour); err == nil {

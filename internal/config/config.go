@@ -328,6 +328,10 @@ type EST struct {
 	Approval string `yaml:"approval"`
 	// ServerKeygen enables /serverkeygen (the server makes the key).
 	ServerKeygen bool `yaml:"server_keygen"`
+	// RetryAfter is announced with 202 under manual approval: how long a
+	// client waits before sending its request again (default 60s; 1s to
+	// 24h, whole seconds).
+	RetryAfter Duration `yaml:"retry_after"`
 }
 
 // ESTLabel maps an EST label to a CA profile.

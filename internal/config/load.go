@@ -237,6 +237,7 @@ func (c *Config) resolvePaths() {
 		res(&c.Admin.APITokenFile)
 	}
 	if c.EST != nil {
+		res(&c.EST.BootstrapCA)
 		for i := range c.EST.Accounts {
 			res(&c.EST.Accounts[i].PasswordFile)
 		}

@@ -330,6 +330,15 @@ func validateEST(p *Problems, c *Config) {
 		p.add("est.listener", "%q: no listener with this name", e.Listener)
 	}
 	names := map[string]int{}
+	// Globs are matched with path.Match, whose syntax filepath.Match
+	// shares on the platforms mtlsgate runs on.
+	globs := func(path string, pats []string) {
+		for j, g := range pats {
+			if _, err := filepath.Match(g, ""); err != nil || g == "" {
+				p.add(fmt.Sprintf("%s[%d]", path, j), "%q is not a valid glob (e.g. device-*)", g)
+			}
+		}
+	}
 	for i, a := range e.Accounts {
 		path := fmt.Sprintf("est.accounts[%d]", i)
 		checkName(p, path+".username", a.Username, "EST account", names, i)
@@ -338,6 +347,36 @@ func validateEST(p *Problems, c *Config) {
 		}
 		if len(a.AllowCN) == 0 {
 			p.add(path+".allow_cn", "required: the names this account may ask for (globs, e.g. device-*)")
+		}
+		globs(path+".allow_cn", a.AllowCN)
+	}
+	approval := func(path, v string) {
+		if v != "" && v != "none" && v != "manual" {
+			p.add(path, "%q: want none (issue at once) or manual (wait for mtlsgate est approve)", v)
+		}
+	}
+	approval("est.approval", e.Approval)
+	if d := e.RetryAfter.D(); d != 0 && (d < time.Second || d > 24*time.Hour || d%time.Second != 0) {
+		p.add("est.retry_after", "%s: want whole seconds from 1s to 24h", d)
+	}
+	labels := make([]string, 0, len(e.Labels))
+	for name := range e.Labels {
+		labels = append(labels, name)
+	}
+	slices.Sort(labels)
+	for _, name := range labels {
+		approval(fmt.Sprintf("est.labels.%s.approval", name), e.Labels[name].Approval)
+	}
+	if e.BootstrapCA == "" {
+		if len(e.BootstrapAllowCN) > 0 {
+			p.add("est.bootstrap_allow_cn", "only with bootstrap_ca: the names a bootstrap certificate may ask for")
+		}
+		return
+	}
+	globs("est.bootstrap_allow_cn", e.BootstrapAllowCN)
+	for _, l := range c.Listeners {
+		if l.Name == e.Listener && l.TLS != nil && l.TLS.ClientAuth == ClientAuthNone {
+			p.add("est.bootstrap_ca", "listener %q has client_auth: none; bootstrap certificates need request (or require)", e.Listener)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package est
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"path"
@@ -13,6 +14,10 @@ import (
 type Credential struct {
 	// Name identifies the client in logs and the audit trail.
 	Name string
+	// ID identifies the credential itself, stably and without secrets
+	// ("basic:alice", a hash of a token, a bootstrap certificate's
+	// fingerprint): a queued request is found again only with the same ID.
+	ID string
 	// AllowCN lists path.Match patterns ("device-*") a requested CN must
 	// match. An empty list allows nothing.
 	AllowCN []string
@@ -20,6 +25,10 @@ type Credential struct {
 	// before anything is issued: a one-time token is used up there. An
 	// error refuses the request (401).
 	Spend func() error
+	// PollOnly: a one-time token that was used up when it queued a
+	// request (manual approval); it may only collect that request's
+	// outcome.
+	PollOnly bool
 }
 
 // AllowsCN reports whether the credential may ask for common name cn.
@@ -81,17 +90,21 @@ func (b *BasicAuth) Authenticate(r *http.Request) (Credential, error) {
 		return Credential{}, ErrUnauthenticated
 	}
 	a := b.Accounts[match]
-	return Credential{Name: "basic:" + a.Username, AllowCN: a.AllowCN}, nil
+	return Credential{Name: "basic:" + a.Username, ID: "basic:" + a.Username, AllowCN: a.AllowCN}, nil
 }
 
 // Tokens authenticates with one-time enrollment tokens sent as the HTTP
 // Basic password (any user name, so `curl -u x:TOKEN` and
 // `pki --est --userpass x:TOKEN` work unchanged). Lookup returns the CN a
 // token may enroll (an error wrapping ErrUnauthenticated for unknown or
-// spent tokens); Spend uses it up.
+// spent tokens); Spend uses it up. Used, when set, returns the CN of a
+// token that was used (an error wrapping ErrUnauthenticated otherwise): it
+// then authenticates as PollOnly, to collect the outcome of the request it
+// queued.
 type Tokens struct {
 	Lookup func(token string) (cn string, err error)
 	Spend  func(token string) error
+	Used   func(token string) (cn string, err error)
 }
 
 // Authenticate implements Authenticator.
@@ -100,11 +113,25 @@ func (t *Tokens) Authenticate(r *http.Request) (Credential, error) {
 	if !ok || pass == "" {
 		return Credential{}, ErrUnauthenticated
 	}
+	id := tokenID(pass)
 	cn, err := t.Lookup(pass)
+	if errors.Is(err, ErrUnauthenticated) && t.Used != nil {
+		if cn, uerr := t.Used(pass); uerr == nil {
+			return Credential{Name: "used token for " + cn, ID: id, AllowCN: []string{escapeGlob(cn)}, PollOnly: true}, nil
+		} else if !errors.Is(uerr, ErrUnauthenticated) {
+			return Credential{}, uerr
+		}
+	}
 	if err != nil {
 		return Credential{}, err
 	}
-	return Credential{Name: "token for " + cn, AllowCN: []string{escapeGlob(cn)}, Spend: func() error { return t.Spend(pass) }}, nil
+	return Credential{Name: "token for " + cn, ID: id, AllowCN: []string{escapeGlob(cn)}, Spend: func() error { return t.Spend(pass) }}, nil
+}
+
+// tokenID names a token without revealing it: a domain-separated SHA-256.
+func tokenID(token string) string {
+	sum := sha256.Sum256([]byte("mtlsgate est token id\x00" + token))
+	return "token:" + hex.EncodeToString(sum[:])
 }
 
 // escapeGlob makes a literal name match only itself under path.Match.

@@ -192,9 +192,9 @@ func TestSimpleEnroll(t *testing.T) {
 			t.Errorf("%s: %d %q", name, r.code, r.body)
 		}
 	}
-	// Profile refusal (server profile needs a DNS/IP SAN) is a 400 with the reason.
+	// Profile refusal (server profile needs a DNS/IP SAN) is a 403 with the reason.
 	r := do(t, s, "POST", "/.well-known/est/srv/simpleenroll", wrapped(der), basic("alice", "s3cret"))
-	if r.code != http.StatusBadRequest || !strings.Contains(r.body, "SAN") {
+	if r.code != http.StatusForbidden || !strings.Contains(r.body, "SAN") {
 		t.Errorf("profile refusal: %d %q", r.code, r.body)
 	}
 	big := strings.Repeat("A", MaxBodySize+10)

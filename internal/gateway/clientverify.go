@@ -37,6 +37,12 @@ type chainVerifier struct {
 	// or not): it answers from memory and changes its generation whenever
 	// its answers may have changed.
 	revocation revocationChecker
+	// bootstrap, when set (the EST listener with est.bootstrap_ca), admits
+	// at the handshake a chain that fails roots but verifies against it.
+	// Such a chain never becomes an identity (verify does not know it, so
+	// it is not cached with the others); only EST reads it, see
+	// bootstrapChain. Set while the state is built, never after.
+	bootstrap *x509.CertPool
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]*verified
@@ -125,12 +131,42 @@ func (v *chainVerifier) verifyConnection(required bool) func(tls.ConnectionState
 		}
 		e, err := v.verify(cs.PeerCertificates)
 		if err != nil {
+			if _, berr := v.verifyBootstrap(cs.PeerCertificates); berr == nil {
+				return nil // EST only; no identity (see bootstrapChain)
+			}
 			return err
 		}
 		err, _ = v.revocationStatus(e.chain)
 		return err
 	}
 }
+
+// verifyBootstrap verifies certs (leaf first) against the bootstrap CA, as
+// verify does against the trust bundle but without the cache: enrollments
+// are rare, and a bootstrap chain must never be found where verify looks.
+// Revocation is not checked: the bootstrap CA is not the built-in CA, and
+// its revocation data is not configured here.
+func (v *chainVerifier) verifyBootstrap(certs []*x509.Certificate) ([]*x509.Certificate, error) {
+	if v == nil || v.bootstrap == nil || len(certs) == 0 {
+		return nil, errNoBootstrap
+	}
+	opts := x509.VerifyOptions{
+		Roots:         v.bootstrap,
+		CurrentTime:   v.now(),
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	chains, err := certs[0].Verify(opts)
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
+}
+
+var errNoBootstrap = errors.New("no bootstrap CA on this listener")
 
 // revocationChecker says whether a verified chain's leaf is revoked, from
 // memory (it never blocks a handshake on the network).

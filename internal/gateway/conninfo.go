@@ -49,6 +49,10 @@ type connAuth struct {
 	// failOpen is the code of a fail_open admission ("" when the
 	// revocation status was known).
 	failOpen string
+	// bootstrap is the verified chain of a certificate the listener
+	// admitted only because it chains to est.bootstrap_ca (id is nil
+	// then): see bootstrapChain.
+	bootstrap []*x509.Certificate
 }
 
 type connKey struct{}
@@ -93,6 +97,10 @@ func (g *Gateway) connContext(listener string) func(context.Context, net.Conn) c
 // connection was last checked (one counter comparison), the certificate is
 // checked again, so a certificate revoked while its connection is open is
 // refused at the next request.
+//
+// A certificate admitted only as an EST bootstrap certificate is no
+// identity: identity is nil for it, so every route answers it exactly as
+// a connection without a certificate.
 func (g *Gateway) identity(st *state, ci *connInfo) *identity.Identity {
 	a := g.auth(st, ci)
 	if a.revoked != nil {
@@ -102,7 +110,9 @@ func (g *Gateway) identity(st *state, ci *connInfo) *identity.Identity {
 }
 
 // auth returns the connection's current authentication (see identity).
-func (g *Gateway) auth(st *state, ci *connInfo) *connAuth {
+func (g *Gateway) auth(st *state, ci *connInfo) *connAuth { return authOf(st, ci) }
+
+func authOf(st *state, ci *connInfo) *connAuth {
 	var v *chainVerifier
 	if ls := st.listeners[ci.listener]; ls != nil {
 		v = ls.verifier
@@ -116,10 +126,25 @@ func (g *Gateway) auth(st *state, ci *connInfo) *connAuth {
 		if e, err := v.verify(ci.peer); err == nil {
 			a.id = e.id
 			a.revoked, a.failOpen = v.revocationStatus(e.chain)
+		} else if chain, err := v.verifyBootstrap(ci.peer); err == nil {
+			a.bootstrap = chain
 		}
 	}
 	ci.auth.Store(a)
 	return a
+}
+
+// bootstrapChain returns the connection's bootstrap chain under state st:
+// the verified chain (leaf first) of a client certificate that the
+// listener admitted only because it chains to est.bootstrap_ca, nil for
+// any other connection. Only the EST handler of st reads it (see
+// bootstrapListener); it is checked against st's verifier like identity, so
+// a reload that drops the bootstrap CA takes effect on open connections.
+func bootstrapChain(st *state, ci *connInfo) []*x509.Certificate {
+	if len(ci.peer) == 0 {
+		return nil
+	}
+	return authOf(st, ci).bootstrap
 }
 
 func connInfoOf(r *http.Request) *connInfo {

@@ -170,7 +170,7 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 	}
 	st.routes = tab
 	if cfg.EST != nil && deps.authority != nil {
-		h, err := buildEST(cfg.EST, deps.authority, st, deps.log)
+		h, err := buildEST(cfg.EST, deps.authority, st, deps.log, deps.metrics.Registry)
 		if err != nil {
 			st.discard(deps.previous)
 			return nil, err

@@ -62,6 +62,28 @@ var migrations = [][]string{
 			used_at    INTEGER
 		)`,
 	},
+	{ // 3: EST requests waiting for manual approval
+		`CREATE TABLE pending (
+			id         TEXT PRIMARY KEY NOT NULL,
+			match_key  TEXT NOT NULL,
+			label      TEXT NOT NULL,
+			profile    TEXT NOT NULL,
+			cn         TEXT NOT NULL,
+			sans       TEXT NOT NULL,
+			credential TEXT NOT NULL,
+			key_type   TEXT NOT NULL,
+			csr        BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			expires_at INTEGER NOT NULL,
+			status     TEXT NOT NULL,
+			decided_at INTEGER,
+			decided_by TEXT NOT NULL DEFAULT '',
+			reason     TEXT NOT NULL DEFAULT '',
+			serial     TEXT REFERENCES certificates (serial)
+		)`,
+		`CREATE INDEX pending_match ON pending (match_key, created_at)`,
+		`CREATE INDEX pending_created ON pending (created_at, id)`,
+	},
 }
 
 // schemaVersion is the version this program writes.

@@ -34,6 +34,12 @@ var (
 	ErrCorrupt = errors.New("store file is corrupt")
 	// ErrTokenSpent: an enrollment token was already used or has expired.
 	ErrTokenSpent = errors.New("enrollment token already used or expired")
+	// ErrPendingDecided: DecidePending on a request that was already
+	// approved or rejected.
+	ErrPendingDecided = errors.New("enrollment request already decided")
+	// ErrPendingExpired: DecidePending on a request that expired before
+	// anyone decided.
+	ErrPendingExpired = errors.New("enrollment request expired")
 )
 
 // Token is a one-time enrollment token (EST). Only the SHA-256 of the
@@ -151,6 +157,29 @@ type Store interface {
 	// audit entry, if it exists, is unused and has not expired at now:
 	// ErrNotFound, ErrTokenSpent. Of concurrent callers, one wins.
 	SpendToken(ctx context.Context, hash string, now time.Time, a Audit) (Token, error)
+	// CreatePending queues an enrollment request with its audit entry, in
+	// one transaction, unless a request with the same MatchKey that has
+	// not expired at now is stored: that one is returned with found true
+	// and nothing is written (a client retrying, RFC 7030 §4.2.3). p must
+	// be in PendingWaiting with ExpiresAt after now; ErrExists if p.ID is
+	// taken.
+	CreatePending(ctx context.Context, p Pending, now time.Time, a Audit) (got Pending, found bool, err error)
+	// Pending returns a request by ID, decided or expired or not
+	// (ErrNotFound).
+	Pending(ctx context.Context, id string) (Pending, error)
+	// FindPending returns the newest request with matchKey that has not
+	// expired at now (ErrNotFound).
+	FindPending(ctx context.Context, matchKey string, now time.Time) (Pending, error)
+	// ListPending returns the requests matching f, oldest first, without
+	// their CSRs.
+	ListPending(ctx context.Context, f PendingFilter) ([]Pending, error)
+	// DecidePending approves or rejects a waiting request, in one
+	// transaction with its audit entry and, for an approval, with the
+	// certificate issued for it (stored as PutCertificate does, with
+	// d.CertAudit). ErrNotFound, ErrPendingDecided, ErrPendingExpired (the
+	// request expired at or before d.At); ErrExists for a taken serial. Of
+	// concurrent deciders, one wins.
+	DecidePending(ctx context.Context, id string, d Decision, a Audit) (Pending, error)
 	// AppendAudit appends an entry that is not tied to another write.
 	AppendAudit(ctx context.Context, a Audit) error
 	// AuditLog returns entries with Seq > after, ascending, at most limit
@@ -158,4 +187,71 @@ type Store interface {
 	AuditLog(ctx context.Context, after int64, limit int) ([]Audit, error)
 	// Close releases the store.
 	Close() error
+}
+
+// PendingStatus is where a queued enrollment request stands.
+type PendingStatus string
+
+// The states of a queued request. A request starts waiting and is decided
+// once; its certificate is issued in the approving transaction.
+const (
+	PendingWaiting  PendingStatus = "pending"
+	PendingApproved PendingStatus = "approved"
+	PendingRejected PendingStatus = "rejected"
+)
+
+// Pending is an enrollment request (EST simpleenroll under manual
+// approval) waiting for, or decided by, an operator.
+type Pending struct {
+	// ID names the request to operators and in the 202 answer: 1 to 64
+	// lower-case hex digits.
+	ID string
+	// MatchKey identifies a client's retries of the same request (64
+	// lower-case hex digits, chosen by the caller).
+	MatchKey string
+	Label    string // EST label ("" for none)
+	Profile  string // CA profile it is issued under
+	CN       string
+	SANs     []string // as "kind:value", for display
+	// Credential is who asked ("basic:alice", "token for device-17").
+	Credential string
+	KeyType    string // of the CSR's public key, for display
+	CSR        []byte // DER; not returned by ListPending
+	CreatedAt  time.Time
+	// ExpiresAt ends the request: a waiting request can no longer be
+	// decided, a decided one is no longer answered to retries.
+	ExpiresAt time.Time
+	Status    PendingStatus
+	DecidedAt time.Time // zero while waiting
+	DecidedBy string
+	Reason    string // why it was rejected
+	Serial    string // of the certificate issued on approval
+}
+
+// Expired reports whether the request has ended at now.
+func (p *Pending) Expired(now time.Time) bool { return !now.Before(p.ExpiresAt) }
+
+// Decision is an operator's verdict on a pending request.
+type Decision struct {
+	Approve bool
+	At      time.Time
+	By      string
+	Reason  string // for a rejection
+	// ExpiresAt is how long the client may collect the outcome (must be
+	// after At).
+	ExpiresAt time.Time
+	// Cert and CertAudit: the certificate issued for an approval, stored
+	// in the same transaction.
+	Cert      *Certificate
+	CertAudit Audit
+}
+
+// PendingFilter selects requests for ListPending. Zero value: all.
+type PendingFilter struct {
+	// Status keeps requests in this state ("" any).
+	Status PendingStatus
+	// LiveAt, when non-zero, keeps requests that have not expired at it.
+	LiveAt time.Time
+	// Limit caps the result (0: no cap).
+	Limit int
 }

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Exists", testExists},
 		{"Issued", testIssued},
 		{"Tokens", testTokens},
+		{"Pending", testPending},
+		{"PendingBadInput", testPendingBadInput},
 		{"ListOrder", testListOrder},
 		{"ListFilters", testListFilters},
 		{"Revoke", testRevoke},
