@@ -115,9 +115,7 @@ func newCAListCmd(dir *string, stdout io.Writer) *cobra.Command {
 				entries[i] = toListEntry(c, now)
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+				return printJSON(stdout, entries)
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "SERIAL\tCN\tPROFILE\tEXPIRES\tSTATUS")
@@ -356,4 +354,11 @@ then refuse every certificate it issued, within a second.`,
 	f.StringVar(&reason, "reason", "cACompromise", "reason for --revoke-intermediate")
 	f.StringVar(&validity, "validity", "365d", "time until nextUpdate")
 	return cmd
+}
+
+// printJSON writes v as indented JSON (the --json output of listings).
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mtlsgate/mtlsgate/internal/ca"
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/diagnose"
+	"github.com/mtlsgate/mtlsgate/internal/gateway"
 	"github.com/spf13/cobra"
 )
 
@@ -165,12 +166,9 @@ func runDiagnoseCert(c *cobra.Command, file string, f certFlags, stdout, stderr 
 
 // loadConfig loads and validates a config, printing its problems (exit 2).
 func loadConfig(path string, stderr io.Writer) (*config.Config, *config.Source, error) {
-	cfg, src, err := config.LoadFile(path)
+	cfg, src, _, err := gateway.LoadConfig(path)
 	if err != nil {
 		return nil, nil, configError(stderr, path, err)
-	}
-	if probs := src.Annotate(config.Validate(cfg)); len(probs) > 0 {
-		return nil, nil, configError(stderr, path, probs)
 	}
 	return cfg, src, nil
 }

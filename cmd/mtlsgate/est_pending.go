@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,9 +78,7 @@ With --all, decided and expired requests are listed too, with their status.`,
 				entries[i] = toPendingEntry(p, now)
 			}
 			if asJSON {
-				enc := json.NewEncoder(stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(entries)
+				return printJSON(stdout, entries)
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			head := "ID\tCREATED\tLABEL/PROFILE\tCN\tSANS\tCREDENTIAL\tKEY"

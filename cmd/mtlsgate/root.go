@@ -33,6 +33,7 @@ Start with:  mtlsgate demo`,
 		newCACmd(stdout, stderr),
 		newInitCmd(stdout, stderr),
 		newESTCmd(stdout),
+		newImportCmd(stdout),
 		newDiagnoseCmd(stdout, stderr),
 		&cobra.Command{
 			Use:   "version",

@@ -37,15 +37,20 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	statsHandler := g.stats.Handler()
 	if cfg.Admin.APITokenFile != "" {
 		token, err := readAPIToken(cfg.Admin.APITokenFile)
 		if err != nil {
 			return fmt.Errorf("gateway: admin.api_token_file: %w", err)
 		}
 		if g.ca != nil && g.ca.pub != nil {
-			mux.Handle("POST /api/ca/revoke", requireToken(token, http.HandlerFunc(g.ca.serveRevoke)))
+			mux.Handle("POST /api/ca/revoke", requireToken(token, requireJSON(http.HandlerFunc(g.ca.serveRevoke))))
 		}
+		// Call statistics name client identities: with a token
+		// configured, only its holders read them.
+		statsHandler = requireToken(token, statsHandler)
 	}
+	mux.Handle("/api/stats", statsHandler)
 	if cfg.Admin.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
@@ -83,10 +88,9 @@ func readAPIToken(path string) ([]byte, error) {
 	return token, nil
 }
 
-// requireToken admits requests with "Authorization: Bearer <token>" and a
-// JSON body. A custom header cannot be sent cross-site without a CORS
-// preflight, which this server never approves, so web pages cannot drive
-// the API either.
+// requireToken admits requests with "Authorization: Bearer <token>". A
+// custom header cannot be sent cross-site without a CORS preflight, which
+// this server never approves, so web pages cannot drive the API either.
 func requireToken(token []byte, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -95,6 +99,13 @@ func requireToken(token []byte, next http.Handler) http.Handler {
 			problem.Write(w, problem.Details{Status: http.StatusUnauthorized, Reason: "admin_token_required", Detail: "send Authorization: Bearer <the token in admin.api_token_file>"})
 			return
 		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// requireJSON admits requests with a JSON body.
+func requireJSON(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 			problem.Write(w, problem.Details{Status: http.StatusUnsupportedMediaType, Reason: "json_required", Detail: "send Content-Type: application/json"})
 			return

@@ -83,16 +83,7 @@ func (v *chainVerifier) verify(certs []*x509.Certificate) (*verified, error) {
 	if e != nil && now.Before(e.expires) {
 		return e, nil
 	}
-	opts := x509.VerifyOptions{
-		Roots:         v.roots,
-		CurrentTime:   now,
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	chains, err := certs[0].Verify(opts)
+	chains, err := verifyClientChain(v.roots, now, certs)
 	if err != nil {
 		return nil, &tls.CertificateVerificationError{UnverifiedCertificates: certs, Err: err}
 	}
@@ -150,16 +141,7 @@ func (v *chainVerifier) verifyBootstrap(certs []*x509.Certificate) ([]*x509.Cert
 	if v == nil || v.bootstrap == nil || len(certs) == 0 {
 		return nil, errNoBootstrap
 	}
-	opts := x509.VerifyOptions{
-		Roots:         v.bootstrap,
-		CurrentTime:   v.now(),
-		Intermediates: x509.NewCertPool(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	for _, c := range certs[1:] {
-		opts.Intermediates.AddCert(c)
-	}
-	chains, err := certs[0].Verify(opts)
+	chains, err := verifyClientChain(v.bootstrap, v.now(), certs)
 	if err != nil {
 		return nil, err
 	}
@@ -200,3 +182,18 @@ func (v *chainVerifier) revocationGeneration() uint64 {
 
 // errNoClientCert matches crypto/tls's wording so diagnose explains it.
 var errNoClientCert = errors.New("tls: client didn't provide a certificate")
+
+// verifyClientChain verifies certs (leaf first, then the intermediates the
+// client sent) up to roots for client authentication at now.
+func verifyClientChain(roots *x509.CertPool, now time.Time, certs []*x509.Certificate) ([][]*x509.Certificate, error) {
+	opts := x509.VerifyOptions{
+		Roots:         roots,
+		CurrentTime:   now,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	for _, c := range certs[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	return certs[0].Verify(opts)
+}

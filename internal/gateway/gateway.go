@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/stats"
 	"github.com/mtlsgate/mtlsgate/internal/telemetry"
 )
 
@@ -65,6 +66,9 @@ type Gateway struct {
 	conns sync.Map
 	// staplers keep OCSP responses for listeners with ocsp_stapling.
 	staplers staplers
+	// stats are the recent per-route, per-identity call statistics
+	// (GET /api/stats on the admin listener).
+	stats *stats.Stats
 	// bg bounds background work of published states (revocation
 	// checkers); cancelled when the gateway stops.
 	bg     context.Context
@@ -88,7 +92,9 @@ func New(opts Options) (*Gateway, error) {
 		metrics: telemetry.NewMetrics(1000),
 		running: map[string]*running{},
 		errc:    make(chan error, 8),
+		stats:   stats.New(stats.Options{Now: opts.Now}),
 	}
+	g.metrics.Registry.MustRegister(rateLimitCollector{g})
 	g.noRoute = g.metrics.Route("")
 	g.bg, g.stopBg = context.WithCancel(context.Background())
 	st, err := g.load()
@@ -122,13 +128,13 @@ func Check(path string) (warnings []string, err error) {
 
 // load reads the config file and builds a state from it (not published).
 func (g *Gateway) load() (*state, error) {
-	cfg, src, err := config.LoadFile(g.opts.ConfigPath)
-	if err != nil {
+	cfg, src, specs, err := LoadConfig(g.opts.ConfigPath)
+	if cfg == nil {
 		return nil, err
 	}
 	// Validate and build both run, so one pass reports config mistakes and
 	// file problems (missing keys, wrong passwords) together.
-	probs := src.Annotate(config.Validate(cfg))
+	probs := config.AsProblems(err)
 	probs = append(probs, src.Annotate(g.caProblems(cfg))...)
 	st, err := build(cfg, buildDeps{
 		metrics: g.metrics, previous: g.state.Load(),
@@ -142,6 +148,11 @@ func (g *Gateway) load() (*state, error) {
 	})
 	if err != nil {
 		probs = append(probs, src.Annotate(err)...)
+	}
+	if st != nil {
+		st.files = append(st.files, specs...)
+		sort.Strings(st.files)
+		st.files = dedupe(st.files)
 	}
 	if len(probs) > 0 {
 		if st != nil {

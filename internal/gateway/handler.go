@@ -104,6 +104,15 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 		}
 	}
 	rm.Observe(r.Method, status, d)
+	if rs != nil {
+		subject := ""
+		if len(ci.peer) > 0 {
+			if id := g.identity(g.state.Load(), ci); id != nil {
+				subject = id.Subject
+			}
+		}
+		g.stats.RecordAt(start.Add(d), routeName, subject, status, d, max(r.ContentLength, 0), rw.bytes)
+	}
 	if g.access == nil {
 		return
 	}
@@ -174,6 +183,9 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 			return rs
 		}
 	}
+	if rs.lifecycle.state != config.StatePublished && !g.admitLifecycle(st, ci, rw, r, rs) {
+		return rs
+	}
 	switch rs.clientCert {
 	case config.ClientCertRequired:
 		id := g.identity(st, ci)
@@ -194,6 +206,9 @@ func (g *Gateway) dispatch(st *state, ci *connInfo, rw *recorder, r *http.Reques
 				"the revocation status of the client certificate is unknown ("+code+"); this route requires it (revocation.on_unavailable: fail_closed)")
 			return rs
 		}
+	}
+	if !g.admitRate(st, ci, rw, r, rs) {
+		return rs
 	}
 	if rs.upstream.Insecure {
 		g.metrics.InsecureUpstream.WithLabelValues(rs.upstream.Name).Inc()

@@ -30,6 +30,9 @@ type state struct {
 	cfg       *config.Config
 	listeners map[string]*listenerState
 	routes    *route.Table[*routeState]
+	// byName are the routes by name (rate limiters are kept by name across
+	// reloads).
+	byName    map[string]*routeState
 	upstreams map[string]*proxy.Upstream
 	// files is every file the state was built from, for the watcher.
 	files []string
@@ -75,6 +78,10 @@ type routeState struct {
 	upstream         *proxy.Upstream
 	handler          http.Handler
 	metrics          *telemetry.RouteMetrics
+	// limits is the route's rate limit (nil: none).
+	limits *routeLimits
+	// lifecycle is the route's state (draft, deprecated...).
+	lifecycle *lifecycle
 }
 
 // buildDeps are what build needs besides the config.
@@ -103,7 +110,7 @@ type buildDeps struct {
 // build loads every file the config names and compiles the state. It returns
 // all problems found, each with its config path, not just the first.
 func build(cfg *config.Config, deps buildDeps) (*state, error) {
-	st := &state{cfg: cfg, listeners: map[string]*listenerState{}, upstreams: map[string]*proxy.Upstream{}}
+	st := &state{cfg: cfg, listeners: map[string]*listenerState{}, upstreams: map[string]*proxy.Upstream{}, byName: map[string]*routeState{}}
 	var probs config.Problems
 	addErr := func(path string, err error) {
 		probs = append(probs, &config.FieldError{Path: path, Err: err})
@@ -150,14 +157,15 @@ func build(cfg *config.Config, deps buildDeps) (*state, error) {
 		rs, err := buildRoute(rc, st, deps)
 		if err != nil {
 			for _, p := range config.AsProblems(err) {
-				addErr(joinPath(fmt.Sprintf("routes[%d]", i), p.Path), p.Err)
+				addErr(joinPath(config.RoutePath(i, rc), p.Path), p.Err)
 			}
 			continue
 		}
 		if rs == nil {
 			continue // unknown or broken upstream: reported already
 		}
-		specs = append(specs, route.Spec[*routeState]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Methods: rc.Match.Methods, Value: rs})
+		st.byName[rc.Name] = rs
+		specs = append(specs, route.Spec[*routeState]{Name: rc.Name, Host: rc.Match.Host, PathPrefix: rc.Match.PathPrefix, Path: rc.Match.Path, Methods: rc.Match.Methods, Value: rs})
 	}
 	if len(probs) > 0 {
 		st.discard(deps.previous)
@@ -421,19 +429,22 @@ func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error
 	rs := &routeState{name: rc.Name, clientCert: rc.ClientCert, upstream: up,
 		strictRevocation: rc.Revocation != nil && rc.Revocation.OnUnavailable == config.FailClosed}
 	if len(rc.Allow) > 0 {
-		rules := make([]policy.Rule, len(rc.Allow))
-		for i, a := range rc.Allow {
-			rules[i] = policy.Rule{CN: a.CN, O: a.O, OU: a.OU, DNS: a.DNS, URI: a.URI, Email: a.Email, IP: a.IP,
-				SPIFFEID: a.SPIFFEID, FingerprintSHA256: a.FingerprintSHA256, IssuerCN: a.IssuerCN, Serial: a.Serial}
-		}
-		p, err := policy.Compile(rules)
+		p, err := policy.Compile(allowRules(rc.Allow))
 		if err != nil {
 			return nil, policyProblems(err)
 		}
 		rs.policy = p
 	}
+	lc, err := buildLifecycle(rc, deps)
+	if err != nil {
+		return nil, err
+	}
+	rs.lifecycle = lc
 	if up == nil {
 		return nil, nil
+	}
+	if rs.limits, err = buildLimits(rc, deps); err != nil {
+		return nil, err
 	}
 	rs.metrics = deps.metrics.Route(rc.Name)
 	rs.requirement = rc.ClientCert
@@ -442,6 +453,9 @@ func buildRoute(rc *config.Route, st *state, deps buildDeps) (*routeState, error
 	}
 	if rs.policy != nil {
 		rs.requirement += "|" + rs.policy.String()
+	}
+	if lc.preview != nil {
+		rs.requirement += "|preview:" + lc.preview.String()
 	}
 	if rc.ClientCert == config.ClientCertNone {
 		format = identity.FormatNone

@@ -25,6 +25,8 @@ type Metrics struct {
 	InsecureUpstream  *prometheus.CounterVec // upstream
 	InsecureUpstreams prometheus.Gauge
 	StrippedHeaders   *prometheus.CounterVec // route
+	RateLimited       *prometheus.CounterVec // route
+	DeprecatedCalls   *prometheus.CounterVec // route
 	ClientCertExpiry  *ExpiryTracker
 }
 
@@ -67,11 +69,17 @@ func NewMetrics(maxTrackedClients int) *Metrics {
 		StrippedHeaders: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mtlsgate_stripped_identity_headers_total", Help: "Client-sent identity headers removed before proxying (spoofing attempts or misconfigured clients), by route.",
 		}, []string{"route"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_rate_limited_requests_total", Help: "Requests refused with 429 by the route's rate_limit, by route.",
+		}, []string{"route"}),
+		DeprecatedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mtlsgate_deprecated_route_requests_total", Help: "Requests to routes in state deprecated, by route (who calls: GET /api/stats on the admin listener).",
+		}, []string{"route"}),
 		ClientCertExpiry: NewExpiryTracker(maxTrackedClients),
 	}
 	reg.MustRegister(m.Requests, m.RequestDuration, m.HandshakeFailures, m.Handshakes, m.ActiveConnections,
 		m.Reloads, m.LastReloadSuccess, m.UpstreamErrors, m.InsecureUpstream, m.InsecureUpstreams, m.StrippedHeaders,
-		m.ClientCertExpiry,
+		m.RateLimited, m.DeprecatedCalls, m.ClientCertExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
