@@ -1,0 +1,875 @@
+package h1
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states as seen by Shutdown (conn.state).
+const (
+	csActive   int32 = iota // reading or serving a request
+	csIdle                  // waiting for the first byte of a request
+	csClosing               // Shutdown/Close claimed it
+	csHijacked              // handed to a handler
+)
+
+// Background read states (conn.bgState).
+const (
+	bgOff     int32 = iota
+	bgArmed         // timer pending
+	bgReading       // the timer fired and a read is in flight
+)
+
+const (
+	// maxDrain is how much of an unread request body is read and dropped
+	// to keep a connection alive (net/http uses the same amount); a larger
+	// rest closes the connection instead.
+	maxDrain = 256 << 10
+	// lingerTimeout and lingerMax bound the reading after the server
+	// closed its side with request bytes still unread, so that closing
+	// does not reset the connection and destroy the response in flight
+	// (RFC 9112 §9.6).
+	lingerTimeout = 500 * time.Millisecond
+	lingerMax     = 256 << 10
+	// errorWriteTimeout bounds writing an error response when the server
+	// has no WriteTimeout.
+	errorWriteTimeout = 10 * time.Second
+)
+
+// How a connection is closed (conn.closing).
+const (
+	closeGraceful = iota // net.Conn Close (TLS close_notify)
+	closeAbort           // the socket is closed without close_notify
+	closeLinger          // half-close, read and drop for a while, close
+)
+
+// conn is one served connection. Everything a handler can reach through
+// its ResponseWriter is on the connection (resp), so a ResponseWriter kept
+// past its request can only ever disturb its own connection.
+type conn struct {
+	s          *Server
+	nc         net.Conn
+	tc         *tls.Conn // nc as a TLS connection, or nil
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	tmpl       http.Request // zero request carrying ctx, copied per request
+	remoteAddr string
+	tlsState   tls.ConnectionState
+	state      atomic.Int32
+	tracked    bool // in s.conns (guarded by s.mu)
+	one        [1]byte
+
+	// Read buffer: rbuf[rpos:rend] is read but not consumed. Held only
+	// while a request is being read or served.
+	rbufp      *[]byte // pooled backing of rbuf (nil when grown)
+	rbuf       []byte
+	rpos, rend int
+	reqStart   time.Time // first byte of the current request
+	rdSet      bool      // a read deadline may be set
+	wdSet      bool      // a write deadline may be set
+
+	resp response
+	body *body // current request body, nil when none
+
+	// 100-continue: canContinue is true while a "100 Continue" may still
+	// be sent, i.e. before the response (or a 1xx) went out.
+	contMu        sync.Mutex
+	canContinue   bool
+	expectPending bool
+
+	// Client-disconnect watch (see armWatch).
+	bgTimer   *time.Timer
+	bgPending atomic.Bool  // bgTimer is pending or its function running
+	bgStart   atomic.Int64 // monoNow of the watched request's start
+	bgState   atomic.Int32
+	bgAbort   atomic.Bool
+	bgDone    chan struct{}
+	bgBuf     [1]byte
+	bgN       int
+	bgErr     error
+	pending1  bool // bgBuf[0] is the first byte of the next request
+	gone      bool // the client went away
+
+	werr     error // first write error
+	hijacked bool
+	closing  int
+
+	// Idle hand-off (see Server.IdleGrace).
+	idleDeadline time.Time // end of the current idle wait (zero: none)
+	graceExpired bool
+}
+
+func (c *conn) hook(st http.ConnState) {
+	if f := c.s.ConnState; f != nil {
+		f(c.nc, st)
+	}
+}
+
+// serve runs the request loop, starting with the first request. It
+// reports whether the connection was handed off to another goroutine.
+func (c *conn) serve() (handedOff bool) {
+	if c.tc != nil && !c.setupTLS() {
+		return false
+	}
+	return c.loop(true, false)
+}
+
+// loop serves requests until the connection is done (false) or handed off
+// (true: from then on c belongs to the new goroutine). resumed: the first
+// byte of the next request is already in.
+func (c *conn) loop(first, resumed bool) bool {
+	for ; ; first = false {
+		if !resumed {
+			switch c.next(first) {
+			case waitClose:
+				return false
+			case waitHandoff:
+				// Idle for IdleGrace: go on waiting on a fresh goroutine
+				// with a small stack, and let this one (and its stack,
+				// grown by handlers) go.
+				go c.resume()
+				return true
+			}
+		}
+		resumed = false
+		if !c.serveRequest() {
+			return false
+		}
+	}
+}
+
+// resume continues an idle wait that was handed off.
+func (c *conn) resume() {
+	handedOff := false
+	defer c.done(&handedOff)
+	if !c.waitFirstByte(c.idleDeadline, false, true) {
+		return
+	}
+	handedOff = c.loop(false, true)
+}
+
+// setupTLS finishes the handshake if needed and records the TLS state.
+func (c *conn) setupTLS() bool {
+	if !c.tc.ConnectionState().HandshakeComplete {
+		d := c.s.readHeaderTimeout()
+		if d <= 0 {
+			d = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, d)
+		err := c.tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.closing = closeAbort
+			return false
+		}
+	}
+	c.tlsState = c.tc.ConnectionState()
+	if c.tlsState.NegotiatedProtocol == "h2" {
+		c.s.logf("h1: refusing a connection from %s that negotiated h2", c.remoteAddr)
+		return false
+	}
+	return true
+}
+
+// done closes the connection (unless hijacked) and reports it closed.
+// After a hand-off (*handedOff) it does nothing: the new goroutine owns
+// the connection.
+func (c *conn) done(handedOff *bool) {
+	if *handedOff {
+		return
+	}
+	if p := recover(); p != nil {
+		// Only a bug in this package gets here (handler panics are
+		// recovered around the handler); never take the process down.
+		buf := make([]byte, 64<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		c.s.logf("h1: panic serving %s: %v\n%s", c.remoteAddr, p, buf)
+		c.closing = closeAbort
+	}
+	c.stopWatch()
+	if c.bgTimer != nil {
+		c.bgTimer.Stop()
+	}
+	c.cancel(ErrConnDone)
+	if c.body != nil {
+		c.body.finish()
+		c.body = nil
+	}
+	if !c.hijacked {
+		switch c.closing {
+		case closeLinger:
+			c.lingerClose()
+		case closeAbort:
+			c.rawClose()
+		default:
+			_ = c.nc.Close()
+		}
+	}
+	c.resp.releaseBufs()
+	c.rpos, c.rend = 0, 0
+	c.releaseRead()
+	if !c.hijacked {
+		c.s.untrack(c)
+		c.hook(http.StateClosed)
+	}
+}
+
+// rawClose closes the socket without a TLS close_notify: the client must
+// not take a cut-off response for a complete one.
+func (c *conn) rawClose() {
+	if c.tc != nil {
+		_ = c.tc.NetConn().Close()
+		return
+	}
+	_ = c.nc.Close()
+}
+
+// lingerClose half-closes, then reads and drops what the client still
+// sends for a short while before closing.
+func (c *conn) lingerClose() {
+	if c.tc != nil {
+		_ = c.tc.CloseWrite()
+		if cw, ok := c.tc.NetConn().(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+		}
+	} else if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	c.acquireRead()
+	for n := 0; n < lingerMax; {
+		m, err := c.nc.Read(c.rbuf)
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	c.rawClose()
+}
+
+// Results of waiting for a request.
+const (
+	waitGot     = iota // its first byte is in the read buffer
+	waitClose          // the connection is done
+	waitHandoff        // still idle after IdleGrace: hand the wait off
+)
+
+// next waits for the first byte of the next request. While the connection
+// is idle it holds no buffer: it blocks in a one-byte read into c.one.
+func (c *conn) next(first bool) int {
+	s := c.s
+	if !first {
+		c.hook(http.StateIdle)
+	}
+	if c.pending1 || c.rpos < c.rend {
+		// Pipelined, or the disconnect watch read a byte: the next
+		// request has started arriving already.
+		if s.shuttingDown() {
+			return waitClose
+		}
+		c.hook(http.StateActive)
+		if c.pending1 {
+			c.pending1 = false
+			c.acquireRead()
+			c.rbuf[0] = c.bgBuf[0]
+			c.rpos, c.rend = 0, 1
+		}
+		c.startRequest(time.Now())
+		return waitGot
+	}
+	c.releaseRead()
+	d := s.idleTimeout()
+	if first {
+		d = s.readHeaderTimeout()
+	}
+	now := time.Now()
+	c.idleDeadline = time.Time{}
+	if d > 0 {
+		c.idleDeadline = now.Add(d)
+	}
+	if g := s.idleGrace(); g > 0 && (d <= 0 || g < d) {
+		if c.waitFirstByte(now.Add(g), true, false) {
+			return waitGot
+		}
+		if c.graceExpired && c.state.Load() == csIdle {
+			return waitHandoff
+		}
+		return waitClose
+	}
+	if c.waitFirstByte(c.idleDeadline, false, false) {
+		return waitGot
+	}
+	return waitClose
+}
+
+// waitFirstByte marks the connection idle and reads one byte with the
+// given read deadline (zero: none). With grace set, a timeout sets
+// c.graceExpired instead of ending the connection. resumed: this continues
+// a handed-off wait (the connection is marked idle already).
+func (c *conn) waitFirstByte(deadline time.Time, grace, resumed bool) bool {
+	c.graceExpired = false
+	if !deadline.IsZero() {
+		_ = c.nc.SetReadDeadline(deadline)
+		c.rdSet = true
+	} else if c.rdSet {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rdSet = false
+	}
+	// The deadline is set before the connection shows as idle: Shutdown
+	// moves it into the past only after it saw the idle state, so its
+	// wake-up cannot be overwritten.
+	if !resumed {
+		c.state.Store(csIdle)
+	} else if c.state.Load() != csIdle {
+		return false // Shutdown took it during the hand-off
+	}
+	if c.s.shuttingDown() {
+		return false
+	}
+	n, err := c.nc.Read(c.one[:])
+	if n == 0 {
+		// EOF, reset or timeout while idle: close quietly, like
+		// net/http (unless only the grace period ended).
+		c.graceExpired = grace && isTimeout(err)
+		return false
+	}
+	if !c.state.CompareAndSwap(csIdle, csActive) {
+		return false // Shutdown or Close took the connection
+	}
+	c.hook(http.StateActive)
+	c.acquireRead()
+	c.rbuf[0] = c.one[0]
+	c.rpos, c.rend = 0, 1
+	c.startRequest(time.Now())
+	return true
+}
+
+// startRequest arms the head deadline from the request's first byte.
+func (c *conn) startRequest(now time.Time) {
+	c.reqStart = now
+	if d := c.s.readHeaderTimeout(); d > 0 {
+		_ = c.nc.SetReadDeadline(now.Add(d))
+		c.rdSet = true
+	} else if c.rdSet {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rdSet = false
+	}
+}
+
+// serveRequest reads, parses and serves one request; it reports whether
+// the connection stays open for another.
+func (c *conn) serveRequest() bool {
+	s := c.s
+	head, err := c.readHead()
+	if err != nil {
+		if he, ok := err.(*httpError); ok {
+			c.replyError(he)
+		}
+		return false
+	}
+	st := getReqState()
+	st.req = c.tmpl
+	hi, he := parseHead(head, st)
+	c.rpos += len(head)
+	if he != nil {
+		putReqState(st)
+		c.replyError(he)
+		return false
+	}
+	req := &st.req
+	req.RemoteAddr = c.remoteAddr
+	if c.tc != nil {
+		req.TLS = &c.tlsState
+	}
+	req.Body = http.NoBody
+	c.expectPending = false
+	if hi.chunked || hi.contentLength > 0 {
+		b := &body{c: c, req: req, chunked: hi.chunked, n: hi.contentLength}
+		if hi.chunked {
+			b.n = 0
+		}
+		if hi.expectCont && req.ProtoMinor == 1 {
+			b.cont = true
+			c.canContinue = true
+			c.expectPending = true
+		}
+		c.body = b
+		req.Body = b
+	}
+
+	// Deadlines: the whole request from its first byte; the response
+	// from now.
+	if rt := s.ReadTimeout; rt > 0 {
+		if s.readHeaderTimeout() != rt {
+			_ = c.nc.SetReadDeadline(c.reqStart.Add(rt))
+			c.rdSet = true
+		}
+	} else if c.rdSet {
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.rdSet = false
+	}
+	if wt := s.WriteTimeout; wt > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
+		c.wdSet = true
+	} else if c.wdSet {
+		_ = c.nc.SetWriteDeadline(time.Time{})
+		c.wdSet = false
+	}
+
+	w := &c.resp
+	w.reset(st, req, hi)
+	c.armWatch()
+	ok := c.runHandler(w, req)
+	c.stopWatch()
+	if c.hijacked {
+		w.st, w.req = nil, nil
+		putReqState(st)
+		return false
+	}
+	if !ok {
+		// The handler panicked: whatever it wrote is cut off.
+		w.st, w.req = nil, nil
+		putReqState(st)
+		c.closing = closeAbort
+		return false
+	}
+	w.finish()
+	keep := !w.closeAfter && c.werr == nil && !c.gone
+	if b := c.body; b != nil {
+		if keep && !b.discard(maxDrain) {
+			keep = false
+			c.closing = closeLinger
+		} else if !keep && !b.ended() && c.werr == nil {
+			c.closing = closeLinger
+		}
+		b.finish()
+		c.body = nil
+	}
+	w.st, w.req = nil, nil
+	putReqState(st)
+	if c.werr != nil {
+		c.closing = closeAbort
+		return false
+	}
+	if keep && s.shuttingDown() {
+		keep = false
+	}
+	if !keep && c.closing == closeGraceful && (c.rpos < c.rend || c.pending1) {
+		// Pipelined requests we will not answer are waiting.
+		c.closing = closeLinger
+	}
+	return keep
+}
+
+// runHandler calls the handler and recovers a panic like net/http:
+// http.ErrAbortHandler silently, anything else logged with its stack.
+// It reports whether the handler returned normally.
+func (c *conn) runHandler(w *response, r *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %s: %v\n%s", c.remoteAddr, p, buf)
+			}
+			ok = false
+		}
+	}()
+	c.s.handler().ServeHTTP(w, r)
+	return true
+}
+
+// replyError answers a request that could not be parsed and closes.
+func (c *conn) replyError(he *httpError) {
+	d := c.s.WriteTimeout
+	if d <= 0 {
+		d = errorWriteTimeout
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	text := http.StatusText(he.code)
+	msg := strconv.Itoa(he.code) + " " + text + ": " + he.msg
+	b := c.resp.getWbuf()
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, strconv.Itoa(he.code)...)
+	b = append(b, ' ')
+	b = append(b, text...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(msg)), 10)
+	b = append(b, "\r\n\r\n"...)
+	b = append(b, msg...)
+	c.resp.wbuf = b
+	c.write(b)
+	c.closing = closeLinger
+	if c.werr != nil {
+		c.closing = closeAbort
+	}
+}
+
+// write sends b; the first error is kept, cancels the connection's context
+// and makes the connection close without further writes.
+func (c *conn) write(b []byte) {
+	if c.werr != nil || len(b) == 0 {
+		return
+	}
+	if _, err := c.nc.Write(b); err != nil {
+		c.werr = err
+		c.cancel(err)
+	}
+}
+
+var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+// writeContinue sends "100 Continue" if the response has not started. It
+// may run on a goroutine other than the handler's (whoever reads the
+// body), so it leaves c.werr alone: a broken connection fails the
+// response's next write as well.
+func (c *conn) writeContinue() error {
+	c.contMu.Lock()
+	defer c.contMu.Unlock()
+	if !c.canContinue {
+		return nil
+	}
+	c.canContinue = false
+	if _, err := c.nc.Write(continueLine); err != nil {
+		c.cancel(err)
+		return err
+	}
+	return nil
+}
+
+// disableContinue makes sure no "100 Continue" goes out from now on.
+func (c *conn) disableContinue() {
+	if c.expectPending {
+		c.contMu.Lock()
+		c.canContinue = false
+		c.contMu.Unlock()
+	}
+}
+
+// Read buffer management.
+
+func (c *conn) acquireRead() {
+	if c.rbuf == nil {
+		c.rbufp = getBuf()
+		c.rbuf = *c.rbufp
+		c.rpos, c.rend = 0, 0
+	}
+}
+
+// releaseRead returns the read buffer to its pool when nothing is
+// buffered.
+func (c *conn) releaseRead() {
+	if c.rbuf == nil || c.rpos < c.rend {
+		return
+	}
+	if c.rbufp != nil {
+		putBuf(c.rbufp)
+	}
+	c.rbufp, c.rbuf = nil, nil
+	c.rpos, c.rend = 0, 0
+}
+
+// fill reads more into the buffer (which must have room).
+func (c *conn) fill() error {
+	for range 100 {
+		n, err := c.nc.Read(c.rbuf[c.rend:])
+		c.rend += n
+		if n > 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// makeRoom makes space at the end of the buffer for at least one more
+// byte, moving unread bytes to the front or growing the buffer up to
+// maxLen bytes of unread data; false when the unread data already has
+// maxLen bytes.
+func (c *conn) makeRoom(maxLen int) bool {
+	if c.rend < len(c.rbuf) {
+		return true
+	}
+	if c.rpos > 0 {
+		n := copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos, c.rend = 0, n
+		return true
+	}
+	if len(c.rbuf) >= maxLen {
+		return false
+	}
+	nb := make([]byte, min(2*len(c.rbuf), maxLen+bufSize))
+	copy(nb, c.rbuf[:c.rend])
+	if c.rbufp != nil {
+		putBuf(c.rbufp)
+		c.rbufp = nil
+	}
+	c.rbuf = nb
+	return true
+}
+
+// readHead reads until a whole request head is buffered at c.rbuf[c.rpos:]
+// and returns it (through the CRLF of the empty line). Leading empty lines
+// are skipped. Limits: the request line (414), the head (MaxHeaderBytes,
+// 431); every line must end in CRLF.
+func (c *conn) readHead() ([]byte, error) {
+	limit := c.s.maxHeaderBytes()
+	lineLimit := min(maxRequestLine, limit)
+	empty := 0
+	scan, lineStart := 0, 0 // offsets from c.rpos
+	inReqLine := true
+	for {
+		buf := c.rbuf[c.rpos:c.rend]
+		for {
+			i := bytes.IndexByte(buf[scan:], '\n')
+			if i < 0 {
+				break
+			}
+			nl := scan + i
+			if nl == lineStart || buf[nl-1] != '\r' {
+				return nil, errBareLF
+			}
+			if inReqLine {
+				if nl == lineStart+1 { // an empty line before the request
+					empty++
+					if empty > maxLeadingEmptyLines {
+						return nil, errTooManyEmpty
+					}
+					c.rpos += 2
+					buf = buf[2:]
+					scan, lineStart = 0, 0
+					continue
+				}
+				if nl+1 > lineLimit {
+					return nil, longLineError(buf[:nl])
+				}
+				inReqLine = false
+			} else if nl == lineStart+1 {
+				if nl+1 > limit {
+					return nil, errHeaderTooLarge
+				}
+				return buf[:nl+1], nil
+			}
+			scan = nl + 1
+			lineStart = scan
+		}
+		scan = len(buf)
+		if inReqLine && len(buf) >= lineLimit {
+			return nil, longLineError(buf)
+		}
+		if len(buf) >= limit {
+			return nil, errHeaderTooLarge
+		}
+		if !c.makeRoom(limit) {
+			return nil, errHeaderTooLarge
+		}
+		if err := c.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// longLineError classifies an over-long request line: 414 when the target
+// is what is long, 400 otherwise.
+func longLineError(line []byte) *httpError {
+	sp := bytes.IndexByte(line, ' ')
+	if sp > 0 && sp < 64 && bytes.IndexByte(line[sp+1:], ' ') < 0 {
+		return errURITooLong
+	}
+	return errRequestLine
+}
+
+// readInto reads body bytes into p: buffered bytes first, then from the
+// connection (straight into p when it is large, so big bodies are not
+// copied twice; p never extends past the body).
+func (c *conn) readInto(p []byte) (int, error) {
+	if c.rpos < c.rend {
+		n := copy(p, c.rbuf[c.rpos:c.rend])
+		c.rpos += n
+		return n, nil
+	}
+	if len(p) >= len(c.rbuf)/2 {
+		for range 100 {
+			n, err := c.nc.Read(p)
+			if n > 0 || err != nil {
+				return n, err
+			}
+		}
+		return 0, io.ErrNoProgress
+	}
+	c.rpos, c.rend = 0, 0
+	if err := c.fill(); err != nil {
+		return 0, err
+	}
+	n := copy(p, c.rbuf[c.rpos:c.rend])
+	c.rpos += n
+	return n, nil
+}
+
+// errWouldBlock: the data is not buffered and block was false.
+var errWouldBlock = errors.New("h1: would block")
+
+// errLineTooLong: a line exceeds its limit.
+var errLineTooLong = errors.New("h1: line too long")
+
+// readLine returns the next CRLF-terminated line (without CRLF) of at
+// most maxLen bytes including CRLF. The result aliases the read buffer and
+// is valid until the next read. With block false it does not read from the
+// connection (errWouldBlock).
+func (c *conn) readLine(maxLen int, block bool) ([]byte, error) {
+	scan := 0
+	for {
+		buf := c.rbuf[c.rpos:c.rend]
+		if i := bytes.IndexByte(buf[scan:], '\n'); i >= 0 {
+			nl := scan + i
+			if nl+1 > maxLen {
+				return nil, errLineTooLong
+			}
+			if nl == 0 || buf[nl-1] != '\r' {
+				return nil, errChunkSyntax
+			}
+			c.rpos += nl + 1
+			return buf[:nl-1], nil
+		}
+		scan = len(buf)
+		if len(buf) >= maxLen {
+			return nil, errLineTooLong
+		}
+		if !block {
+			return nil, errWouldBlock
+		}
+		if !c.makeRoom(maxLen) {
+			return nil, errLineTooLong
+		}
+		if err := c.fill(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// need makes sure n bytes are buffered.
+func (c *conn) need(n int, block bool) error {
+	for c.rend-c.rpos < n {
+		if !block {
+			return errWouldBlock
+		}
+		if !c.makeRoom(n) {
+			return errLineTooLong
+		}
+		if err := c.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Client-disconnect watch. Without a background reader the server cannot
+// see a client go away while a handler runs. For a request without a body
+// whose bytes are all consumed, the connection is watched once the handler
+// has run for DisconnectCheckDelay: a one-byte read is issued on a timer's
+// goroutine. EOF or an error there cancels the connection's context (cause
+// ErrClientGone); a byte is kept as the start of the next (pipelined)
+// request. When the handler returns, a read in flight is aborted with a
+// past deadline and awaited.
+//
+// Resetting a timer per request is expensive (a new earliest timer wakes
+// the thread sleeping in netpoll), so the connection's timer is not
+// stopped when a handler returns: it fires at most once per
+// DisconnectCheckDelay while requests keep coming, re-arms itself for the
+// handler that is running then, and stops once the connection is between
+// requests. A fast handler costs two atomic stores and a load.
+
+// monoNow returns a monotonic clock reading in nanoseconds.
+func monoNow() int64 { return int64(time.Since(epoch)) }
+
+var epoch = time.Now()
+
+func (c *conn) armWatch() {
+	d := c.s.disconnectDelay()
+	if d < 0 || c.body != nil || c.rpos < c.rend {
+		return
+	}
+	c.bgStart.Store(int64(c.reqStart.Sub(epoch)))
+	c.bgState.Store(bgArmed)
+	if !c.bgPending.CompareAndSwap(false, true) {
+		return // the timer is pending and will look at this handler
+	}
+	if c.bgTimer == nil {
+		// Created idle and armed by Reset, so that watch always sees
+		// c.bgTimer set.
+		c.bgDone = make(chan struct{}, 1)
+		c.bgTimer = time.AfterFunc(1<<62, c.watch)
+	}
+	c.bgTimer.Reset(d)
+}
+
+// watch runs on the timer's goroutine.
+func (c *conn) watch() {
+	d := c.s.disconnectDelay()
+	for {
+		if c.bgState.Load() == bgArmed {
+			left := d - time.Duration(monoNow()-c.bgStart.Load())
+			if left > 0 {
+				c.bgTimer.Reset(left) // a newer handler: look again later
+				return
+			}
+			if c.bgState.CompareAndSwap(bgArmed, bgReading) {
+				n, err := c.nc.Read(c.bgBuf[:])
+				c.bgN, c.bgErr = n, err
+				if n == 0 && !c.bgAbort.Load() && !isTimeout(err) {
+					c.cancel(ErrClientGone)
+				}
+				c.bgPending.Store(false) // before stopWatch can arm again
+				c.bgDone <- struct{}{}
+				return
+			}
+		}
+		// Between requests: stop, unless a handler armed the watch while
+		// it saw the timer still pending.
+		c.bgPending.Store(false)
+		if c.bgState.Load() != bgArmed || !c.bgPending.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// stopWatch ends the watch of the current handler, aborting and awaiting a
+// read in flight.
+func (c *conn) stopWatch() {
+	if c.bgState.CompareAndSwap(bgArmed, bgOff) {
+		return
+	}
+	if c.bgState.Load() == bgOff {
+		return
+	}
+	c.bgAbort.Store(true)
+	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	<-c.bgDone
+	c.bgAbort.Store(false)
+	c.bgState.Store(bgOff)
+	c.rdSet = true
+	switch {
+	case c.bgN == 1:
+		c.pending1 = true
+	case !isTimeout(c.bgErr):
+		c.gone = true
+	}
+	c.bgN, c.bgErr = 0, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
