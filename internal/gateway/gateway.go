@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
+	"github.com/mtlsgate/mtlsgate/internal/h1"
 	"github.com/mtlsgate/mtlsgate/internal/stats"
 	"github.com/mtlsgate/mtlsgate/internal/telemetry"
 )
@@ -338,6 +339,22 @@ func (g *Gateway) openListeners(st *state) error {
 func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 	tl := newTLSListener(g, lc.Name, ln, lc.Limits.MaxConnections)
 	active := g.metrics.ActiveConnections.WithLabelValues(lc.Name)
+	connState := func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			active.Inc()
+		case http.StateClosed:
+			active.Dec()
+			tl.release()
+			g.conns.Delete(c)
+		case http.StateHijacked:
+			active.Dec()
+			tl.release()
+			if v, ok := g.conns.Load(c); ok {
+				v.(*connInfo).hijacked.Store(true) // dropped when its handler returns
+			}
+		}
+	}
 	srv := &http.Server{
 		Handler:           listenerHandler{g: g, name: lc.Name},
 		ReadHeaderTimeout: lc.Limits.ReadHeaderTimeout.D(),
@@ -348,24 +365,18 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 		ConnContext:       g.connContext(lc.Name),
 		ErrorLog:          slog.NewLogLogger(g.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: lc.Limits.MaxConcurrentStreams},
-		ConnState: func(c net.Conn, s http.ConnState) {
-			switch s {
-			case http.StateNew:
-				active.Inc()
-			case http.StateClosed:
-				active.Dec()
-				tl.release()
-				g.conns.Delete(c)
-			case http.StateHijacked:
-				active.Dec()
-				tl.release()
-				if v, ok := g.conns.Load(c); ok {
-					v.(*connInfo).hijacked.Store(true) // dropped when its handler returns
-				}
-			}
-		},
+		ConnState:         connState,
 	}
-	r := &running{name: lc.Name, address: lc.Address, limits: lc.Limits, tl: tl, srv: srv}
+	hs := &h1.Server{
+		Handler:           srv.Handler,
+		ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout,
+		WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout,
+		MaxHeaderBytes: srv.MaxHeaderBytes, ConnContext: srv.ConnContext,
+		ConnState: connState, ErrorLog: srv.ErrorLog,
+	}
+	tl.h1 = hs
+	tl.start()
+	r := &running{name: lc.Name, address: lc.Address, limits: lc.Limits, tl: tl, srv: srv, h1: hs}
 	go func() {
 		if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			select {
@@ -392,9 +403,16 @@ func (g *Gateway) drain(r *running) {
 	ctx, cancel := context.WithTimeout(context.Background(), g.opts.DrainTimeout)
 	defer cancel()
 	_ = r.tl.Close()
-	if err := r.srv.Shutdown(ctx); err != nil {
+	errc := make(chan error, 1)
+	go func() { errc <- r.h1.Shutdown(ctx) }()
+	err := r.srv.Shutdown(ctx)
+	if err1 := <-errc; err == nil {
+		err = err1
+	}
+	if err != nil {
 		g.log.Warn("listener did not drain in time; closing remaining connections", "listener", r.name, "error", err)
 		_ = r.srv.Close()
+		_ = r.h1.Close()
 	}
 	r.tl.wg.Wait()
 }

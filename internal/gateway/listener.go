@@ -12,17 +12,22 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/diagnose"
+	"github.com/mtlsgate/mtlsgate/internal/h1"
 )
 
 // tlsListener accepts TCP connections, runs each TLS handshake in its own
 // goroutine with a deadline, explains and counts failures, and hands
-// completed *tls.Conn values to net/http through Accept. Because the
-// handshake is finished before net/http sees the connection, net/http's own
-// HandshakeContext call is a no-op and r.TLS is filled as usual.
+// completed connections to the HTTP/1.x server (h1) or, for HTTP/2, to
+// net/http through Accept. Because the handshake is finished before
+// net/http sees the connection, net/http's own HandshakeContext call is a
+// no-op and r.TLS is filled as usual.
 type tlsListener struct {
 	name  string
 	inner net.Listener
 	g     *Gateway
+	// h1 serves every connection that did not negotiate h2 (nil: all go
+	// to net/http). Set before start.
+	h1    *h1.Server
 	ready chan net.Conn
 	done  chan struct{}
 	slots chan struct{} // bounds open connections (max_connections)
@@ -37,9 +42,13 @@ func newTLSListener(g *Gateway, name string, inner net.Listener, maxConns int) *
 		done:  make(chan struct{}),
 		slots: make(chan struct{}, maxConns),
 	}
+	return l
+}
+
+// start runs the accept loop.
+func (l *tlsListener) start() {
 	l.wg.Add(1)
 	go l.acceptLoop()
-	return l
 }
 
 func (l *tlsListener) acceptLoop() {
@@ -101,8 +110,16 @@ func (l *tlsListener) handshake(c net.Conn) {
 	l.hand(tc)
 }
 
-// hand passes a ready connection to net/http's Accept.
+// hand serves a ready connection: HTTP/2 through net/http's Accept,
+// anything else with the h1 server on a fresh goroutine (the handshake's
+// has a grown stack).
 func (l *tlsListener) hand(c net.Conn) {
+	if l.h1 != nil {
+		if tc, ok := c.(*tls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
+			go l.h1.ServeConn(c)
+			return
+		}
+	}
 	select {
 	case l.ready <- c:
 	case <-l.done:
@@ -166,6 +183,7 @@ type running struct {
 	address string
 	limits  config.Limits
 	tl      *tlsListener
-	srv     *http.Server
+	srv     *http.Server // HTTP/2
+	h1      *h1.Server   // HTTP/1.x
 	errc    chan error
 }
