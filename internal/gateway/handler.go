@@ -104,12 +104,20 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 		}
 	}
 	rm.Observe(r.Method, status, d)
+	// The connection's authentication, looked up once for the statistics
+	// and the access log (an unrevoked identity, or none).
+	var a *connAuth
+	var id *identity.Identity
+	if len(ci.peer) > 0 {
+		a = g.auth(g.state.Load(), ci)
+		if a.revoked == nil {
+			id = a.id
+		}
+	}
 	if rs != nil {
 		subject := ""
-		if len(ci.peer) > 0 {
-			if id := g.identity(g.state.Load(), ci); id != nil {
-				subject = id.Subject
-			}
+		if id != nil {
+			subject = id.Subject
 		}
 		g.stats.RecordAt(start.Add(d), routeName, subject, status, d, max(r.ContentLength, 0), rw.bytes)
 	}
@@ -122,11 +130,10 @@ func (g *Gateway) finish(listener string, start time.Time, r *http.Request, ci *
 		RemoteAddr: r.RemoteAddr, Reason: rw.reason, StrippedHeaders: rw.stripped,
 		InsecureUpstream: rs != nil && rw.proxied && rs.upstream.Insecure,
 	}
-	if len(ci.peer) > 0 {
-		a := g.auth(g.state.Load(), ci)
-		if id := a.id; id != nil && a.revoked == nil {
-			e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
-		}
+	if id != nil {
+		e.Subject, e.SANs, e.Serial, e.Fingerprint = id.Subject, id.SANs(), id.SerialHex, id.FingerprintSHA256
+	}
+	if a != nil {
 		e.RevocationFailOpen = a.failOpen
 	}
 	g.access.Write(&e)
