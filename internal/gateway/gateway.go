@@ -16,8 +16,10 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/h1"
+	"github.com/mtlsgate/mtlsgate/internal/memtrim"
 	"github.com/mtlsgate/mtlsgate/internal/stats"
 	"github.com/mtlsgate/mtlsgate/internal/telemetry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Options configure a Gateway.
@@ -70,6 +72,8 @@ type Gateway struct {
 	// stats are the recent per-route, per-identity call statistics
 	// (GET /api/stats on the admin listener).
 	stats *stats.Stats
+	// trimmer returns memory to the OS once a busy period is over.
+	trimmer memtrim.Trimmer
 	// bg bounds background work of published states (revocation
 	// checkers); cancelled when the gateway stops.
 	bg     context.Context
@@ -95,7 +99,15 @@ func New(opts Options) (*Gateway, error) {
 		errc:    make(chan error, 8),
 		stats:   stats.New(stats.Options{Now: opts.Now}),
 	}
-	g.metrics.Registry.MustRegister(rateLimitCollector{g})
+	g.metrics.Registry.MustRegister(rateLimitCollector{g},
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mtlsgate_memory_trims_total",
+			Help: "Times the gateway, quiet after a busy period, ran a collection and returned free heap memory to the OS.",
+		}, func() float64 { return float64(g.trimmer.Trims()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "mtlsgate_memory_returned_bytes_total",
+			Help: "Heap bytes returned to the OS by those trims.",
+		}, func() float64 { return float64(g.trimmer.Returned()) }))
 	g.noRoute = g.metrics.Route("")
 	g.bg, g.stopBg = context.WithCancel(context.Background())
 	st, err := g.load()
@@ -257,6 +269,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.ca.run(caCtx, g)
 	}
 	go every(caCtx, time.Second, func() { g.staplers.refreshDue(caCtx) })
+	go g.trimmer.Run(caCtx)
 	var swept uint64
 	go every(caCtx, sweepInterval, func() {
 		// Any revocation source changed (built-in CA, CRL, OCSP): end

@@ -333,6 +333,9 @@ func (c *conn) waitFirstByte(deadline time.Time, grace, resumed bool) bool {
 	if c.s.shuttingDown() {
 		return false
 	}
+	if resumed && !c.waitReadable() {
+		return false
+	}
 	n, err := c.nc.Read(c.one[:])
 	if n == 0 {
 		// EOF, reset or timeout while idle: close quietly, like

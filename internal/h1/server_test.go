@@ -947,3 +947,59 @@ func TestWatchAfterFastRequests(t *testing.T) {
 		t.Fatalf("cause %v, want ErrClientGone", err)
 	}
 }
+
+// TestIdleHandoffWakeup: a handed-off wait watches the socket without
+// reading it (waitReadable); a request that arrives at any moment around
+// the hand-off, or in several pieces, is served at once, over TCP and
+// TLS. A lost wake-up would leave the client waiting for the idle timeout.
+func TestIdleHandoffWakeup(t *testing.T) {
+	srvConf, cliConf := testTLS(t)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			srv := &Server{
+				IdleGrace:   time.Millisecond,
+				IdleTimeout: time.Minute,
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					io.WriteString(w, r.URL.Path)
+				}),
+			}
+			var ts *testServer
+			if useTLS {
+				ts = startServer(t, srv, srvConf)
+			} else {
+				ts = startServer(t, srv, nil)
+			}
+			c := ts.dial()
+			if useTLS {
+				tc := tls.Client(c, cliConf)
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				c = tc
+			}
+			br := bufio.NewReader(c)
+			for i := 0; i < 60; i++ {
+				// Pauses from 0 to 3 ms straddle the 1 ms grace.
+				time.Sleep(time.Duration(i%7) * 500 * time.Microsecond)
+				path := fmt.Sprintf("/%d", i)
+				req := "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n"
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if i%3 == 0 {
+					// In two pieces, the second after a hand-off.
+					io.WriteString(c, req[:5])
+					time.Sleep(3 * time.Millisecond)
+					io.WriteString(c, req[5:])
+				} else {
+					io.WriteString(c, req)
+				}
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("request %d: %v", i, err)
+				}
+				if b := bodyString(resp); b != path {
+					t.Fatalf("request %d: body %q", i, b)
+				}
+			}
+		})
+	}
+}

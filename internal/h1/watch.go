@@ -103,3 +103,13 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+
+// rawConn is the transport under the connection: the TCP connection below
+// TLS, or the connection itself.
+func (c *conn) rawConn() net.Conn {
+	if c.tc != nil {
+		return c.tc.NetConn()
+	}
+	return c.nc
+}

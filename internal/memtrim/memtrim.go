@@ -1,0 +1,160 @@
+// Package memtrim gives the memory a busy period left behind back to the
+// operating system once the process has gone quiet.
+//
+// Go's collector lets the heap grow to about twice the live data before it
+// runs (GOGC=100), and its background scavenger only returns memory above
+// that goal. A gateway that has just accepted ten thousand connections and
+// then sits with them idle therefore keeps roughly as much garbage resident
+// as it has live data, for as long as it stays quiet: nothing allocates, so
+// no collection runs. Trimmer watches the allocation rate and, when it has
+// dropped to almost nothing while a large share of the resident heap is not
+// live, runs one collection and returns the free pages
+// (debug.FreeOSMemory). A busy process never qualifies, so its throughput
+// is untouched; a quiet one pays one collection per busy period.
+package memtrim
+
+import (
+	"context"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+)
+
+// Sample is what Trimmer reads from the runtime at every tick.
+type Sample struct {
+	Allocated uint64 // bytes allocated since the process started
+	Resident  uint64 // heap bytes backed by memory: objects, span waste, free
+	Live      uint64 // heap bytes marked live by the last collection
+	Released  uint64 // heap bytes already returned to the OS
+}
+
+// Trimmer decides when to trim. The zero value is usable with the defaults
+// below; fields must not change once Run has started.
+type Trimmer struct {
+	// Interval is how often the runtime is sampled. Zero means 1s.
+	Interval time.Duration
+	// MinReclaim is the least resident-but-not-live heap worth a trim.
+	// Zero means 16 MiB. A trim also needs at least a quarter of the live
+	// heap to be reclaimable.
+	MinReclaim uint64
+	// MinGap is the least time between two trims. Zero means 5s.
+	MinGap time.Duration
+
+	// Read and Free replace the runtime for tests.
+	Read func(*Sample)
+	Free func()
+
+	trims    atomic.Uint64
+	returned atomic.Uint64
+}
+
+// Trims is how many times memory was returned.
+func (t *Trimmer) Trims() uint64 { return t.trims.Load() }
+
+// Returned is how many heap bytes the trims gave back to the OS.
+func (t *Trimmer) Returned() uint64 { return t.returned.Load() }
+
+// Run samples every Interval until ctx ends.
+func (t *Trimmer) Run(ctx context.Context) {
+	interval := t.Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	var prev Sample
+	t.read(&prev)
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			var cur Sample
+			t.read(&cur)
+			if t.due(prev, cur, now.Sub(last)) {
+				t.trim()
+				last = now
+				t.read(&cur)
+			}
+			prev = cur
+		}
+	}
+}
+
+// due reports whether to trim now, given the previous and current samples
+// (one Interval apart) and the time since the last trim.
+func (t *Trimmer) due(prev, cur Sample, sinceLast time.Duration) bool {
+	gap := t.MinGap
+	if gap <= 0 {
+		gap = 5 * time.Second
+	}
+	if sinceLast < gap {
+		return false
+	}
+	min := t.MinReclaim
+	if min == 0 {
+		min = 16 << 20
+	}
+	if cur.Resident <= cur.Live {
+		return false
+	}
+	reclaim := cur.Resident - cur.Live
+	if reclaim < min || reclaim < cur.Live/4 {
+		return false
+	}
+	// Quiet: in the last interval the process allocated less than 1 MiB
+	// or 2% of its live heap, so the next collection is far away and
+	// nothing else would return this memory.
+	quiet := max(uint64(1<<20), cur.Live/50)
+	return cur.Allocated-prev.Allocated < quiet
+}
+
+func (t *Trimmer) trim() {
+	var before, after Sample
+	t.read(&before)
+	if t.Free != nil {
+		t.Free()
+	} else {
+		debug.FreeOSMemory()
+	}
+	t.read(&after)
+	t.trims.Add(1)
+	if after.Released > before.Released {
+		t.returned.Add(after.Released - before.Released)
+	}
+}
+
+var names = []string{
+	"/gc/heap/allocs:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/gc/heap/live:bytes",
+	"/memory/classes/heap/released:bytes",
+}
+
+func (t *Trimmer) read(s *Sample) {
+	if t.Read != nil {
+		t.Read(s)
+		return
+	}
+	ms := make([]metrics.Sample, len(names))
+	for i, n := range names {
+		ms[i].Name = n
+	}
+	metrics.Read(ms)
+	v := func(i int) uint64 {
+		if ms[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return ms[i].Value.Uint64()
+	}
+	*s = Sample{
+		Allocated: v(0),
+		Resident:  v(1) + v(2) + v(3),
+		Live:      v(4),
+		Released:  v(5),
+	}
+}

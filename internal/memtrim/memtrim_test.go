@@ -1,0 +1,122 @@
+package memtrim
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+const mib = 1 << 20
+
+func TestDue(t *testing.T) {
+	tr := &Trimmer{}
+	quietPrev := Sample{Allocated: 1000 * mib}
+	cases := []struct {
+		name      string
+		cur       Sample
+		sinceLast time.Duration
+		want      bool
+	}{
+		{"quiet with much garbage", Sample{Allocated: 1000 * mib, Resident: 200 * mib, Live: 100 * mib}, time.Hour, true},
+		{"quiet, allocating a little", Sample{Allocated: 1001 * mib, Resident: 200 * mib, Live: 100 * mib}, time.Hour, true},
+		{"busy: 2% of live allocated", Sample{Allocated: 1002 * mib, Resident: 200 * mib, Live: 100 * mib}, time.Hour, false},
+		{"busy, small heap: 1 MiB allocated", Sample{Allocated: 1001 * mib, Resident: 40 * mib, Live: 10 * mib}, time.Hour, false},
+		{"too little to reclaim", Sample{Allocated: 1000 * mib, Resident: 15 * mib, Live: 0}, time.Hour, false},
+		{"under a quarter of live", Sample{Allocated: 1000 * mib, Resident: 240 * mib, Live: 200 * mib}, time.Hour, false},
+		{"trimmed just before", Sample{Allocated: 1000 * mib, Resident: 200 * mib, Live: 100 * mib}, time.Second, false},
+		{"live above resident", Sample{Allocated: 1000 * mib, Resident: 10 * mib, Live: 100 * mib}, time.Hour, false},
+	}
+	for _, c := range cases {
+		if got := tr.due(quietPrev, c.cur, c.sinceLast); got != c.want {
+			t.Errorf("%s: due = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestRunTrimsOnceAfterBurst drives Run with a scripted runtime: a busy
+// period, then quiet. It trims once when quiet comes, and not again while
+// nothing new is reclaimable.
+func TestRunTrimsOnceAfterBurst(t *testing.T) {
+	var mu sync.Mutex
+	s := Sample{Allocated: 0, Resident: 300 * mib, Live: 100 * mib}
+	busy := 3
+	reads := 0
+	freed := make(chan struct{}, 10)
+	tr := &Trimmer{
+		Interval: time.Millisecond,
+		MinGap:   time.Nanosecond,
+		Read: func(out *Sample) {
+			mu.Lock()
+			defer mu.Unlock()
+			reads++
+			if busy > 0 {
+				busy--
+				s.Allocated += 500 * mib
+			}
+			*out = s
+		},
+		Free: func() {
+			mu.Lock()
+			s.Released += s.Resident - s.Live
+			s.Resident = s.Live
+			mu.Unlock()
+			freed <- struct{}{}
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	select {
+	case <-freed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trim after the burst ended")
+	}
+	// Let it sample a while more: nothing reclaimable, no second trim.
+	for {
+		mu.Lock()
+		r := reads
+		mu.Unlock()
+		if r > 50 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := tr.Trims(); n != 1 {
+		t.Fatalf("Trims = %d, want 1", n)
+	}
+	if got := tr.Returned(); got != 200*mib {
+		t.Fatalf("Returned = %d, want %d", got, 200*mib)
+	}
+	if len(freed) != 0 {
+		t.Fatalf("trimmed %d more times", len(freed))
+	}
+}
+
+var sink [][]byte
+
+// TestRealRuntime checks the metrics Trimmer reads exist and that a trim
+// after making garbage returns memory.
+func TestRealRuntime(t *testing.T) {
+	tr := &Trimmer{}
+	var s Sample
+	tr.read(&s)
+	if s.Allocated == 0 || s.Resident == 0 {
+		t.Fatalf("runtime metrics missing: %+v", s)
+	}
+	for i := 0; i < 64; i++ {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = nil
+	runtime.GC()
+	tr.trim()
+	if tr.Trims() != 1 {
+		t.Fatalf("Trims = %d", tr.Trims())
+	}
+	if tr.Returned() == 0 {
+		t.Fatal("a trim after freeing 64 MiB returned nothing")
+	}
+}
