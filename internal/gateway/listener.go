@@ -111,12 +111,15 @@ func (l *tlsListener) handshake(c net.Conn) {
 }
 
 // hand serves a ready connection: HTTP/2 through net/http's Accept,
-// anything else with the h1 server on a fresh goroutine (the handshake's
-// has a grown stack).
+// anything else with the h1 server on this goroutine. Its stack, grown by
+// the handshake, serves the first requests without growing again (a fresh
+// goroutine would copy its stack up to the proxy path's size for every
+// connection); once the connection idles for IdleGrace, h1 moves the wait
+// to a goroutine with a small stack.
 func (l *tlsListener) hand(c net.Conn) {
 	if l.h1 != nil {
 		if tc, ok := c.(*tls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
-			go l.h1.ServeConn(c)
+			l.h1.ServeConn(c)
 			return
 		}
 	}
