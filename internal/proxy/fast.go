@@ -53,6 +53,7 @@ type fastConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	peek   *idlePeek // nil: cannot peek at the socket
 }
 
 // errClosedIdle marks a reused connection that the upstream had closed.
@@ -139,7 +140,7 @@ func (t *fastTransport) get(ctx context.Context) (*fastConn, bool, error) {
 		pc := t.idle[n-1]
 		t.idle[n-1] = nil
 		t.idle = t.idle[:n-1]
-		if (t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout) || !idleConnUsable(pc.c) {
+		if (t.idleTimeout > 0 && now.Sub(pc.idleAt) > t.idleTimeout) || !pc.idleConnUsable() {
 			t.mu.Unlock()
 			pc.close()
 			t.mu.Lock()
@@ -180,7 +181,8 @@ func (t *fastTransport) dial(ctx context.Context) (*fastConn, error) {
 		return nil, err
 	}
 	lr := &limitReader{r: c, n: unlimited}
-	return &fastConn{t: t, c: c, lr: lr, br: bufio.NewReaderSize(lr, 16<<10), bw: bufio.NewWriterSize(c, 8<<10)}, nil
+	return &fastConn{t: t, c: c, lr: lr, br: bufio.NewReaderSize(lr, 16<<10), bw: bufio.NewWriterSize(c, 8<<10),
+		peek: newIdlePeek(c)}, nil
 }
 
 // maxResponseHeaderBytes bounds an upstream's response head, as
@@ -334,6 +336,17 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 	var resp *http.Response
 	pc.lr.n = maxResponseHeaderBytes
 	for {
+		r, n, simple := readSimpleResponse(pc.br, req)
+		if simple {
+			resp = r
+			if n > 0 {
+				b := &fastBody{pc: pc}
+				b.lb = lengthBody{br: pc.br, n: n}
+				b.rc = &b.lb
+				resp.Body = b
+			}
+			break
+		}
 		r, err := http.ReadResponse(pc.br, req)
 		if err != nil {
 			if pc.lr.n <= 0 {
@@ -370,7 +383,9 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 		pc.release(resp.Close || !pc.unwatch())
 		return resp, nil
 	}
-	resp.Body = &fastBody{rc: resp.Body, pc: pc, closeConn: resp.Close}
+	if _, ok := resp.Body.(*fastBody); !ok {
+		resp.Body = &fastBody{rc: resp.Body, pc: pc, closeConn: resp.Close}
+	}
 	return resp, nil
 }
 
@@ -420,6 +435,7 @@ func isConnReset(err error) bool {
 // unknown amount of data would let an upstream hold the gateway).
 type fastBody struct {
 	rc        io.ReadCloser
+	lb        lengthBody // rc for a response read by readSimpleResponse
 	pc        *fastConn
 	closeConn bool
 	eof       bool

@@ -343,7 +343,10 @@ func (h *routeHandler) writeResponse(w http.ResponseWriter, resp *http.Response)
 	buf := sharedBuffers.Get()
 	defer sharedBuffers.Put(buf)
 	flush := resp.ContentLength < 0 // streamed: pass each chunk on at once
-	rc := http.NewResponseController(w)
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {

@@ -8,31 +8,52 @@ import (
 	"syscall"
 )
 
-// idleConnUsable reports whether a pooled connection can carry another
-// request: nothing has arrived on it while it was idle. Any byte there is
-// either the upstream closing (FIN, TLS close_notify, an alert) or an
-// unsolicited response that must never be handed to the next client, so
-// the connection is unusable. It costs one non-blocking recv(MSG_PEEK).
-func idleConnUsable(c net.Conn) bool {
+// idlePeek looks at a pooled connection's socket without reading it. It
+// is made once per connection (the raw connection and the callback would
+// otherwise be allocated on every request).
+type idlePeek struct {
+	rc     syscall.RawConn
+	fn     func(fd uintptr) bool
+	usable bool
+	buf    [1]byte
+}
+
+func newIdlePeek(c net.Conn) *idlePeek {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return nil
 	}
-	usable := false
-	var buf [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// EAGAIN: nothing pending, the connection is clean. Success means
-		// pending data or EOF; any other error, a broken connection.
-		usable = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
-		return true // never wait for readability
-	})
-	return err == nil && usable
+	p := &idlePeek{rc: rc}
+	p.fn = p.peek
+	return p
+}
+
+func (p *idlePeek) peek(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	// EAGAIN: nothing pending, the connection is clean. Success means
+	// pending data or EOF; any other error, a broken connection.
+	p.usable = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+	return true // never wait for readability
+}
+
+// idleConnUsable reports whether a pooled connection can carry another
+// request: nothing has arrived on it while it was idle. Any byte there is
+// either the upstream closing (FIN, TLS close_notify, an alert) or an
+// unsolicited response that must never be handed to the next client, so
+// the connection is unusable. It costs one non-blocking recv(MSG_PEEK).
+func (pc *fastConn) idleConnUsable() bool {
+	p := pc.peek
+	if p == nil {
+		return true
+	}
+	p.usable = false
+	err := p.rc.Read(p.fn)
+	return err == nil && p.usable
 }
