@@ -54,6 +54,16 @@ type fastConn struct {
 	bw     *bufio.Writer
 	idleAt time.Time
 	peek   *idlePeek // nil: cannot peek at the socket
+	rdl    time.Time // the read deadline set on c (zero: none)
+}
+
+// bodyBuffered reports whether resp's whole body (none, or a known length)
+// is already in br, so reading it cannot touch the connection.
+func bodyBuffered(resp *http.Response, br *bufio.Reader) bool {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return true
+	}
+	return resp.ContentLength >= 0 && len(resp.TransferEncoding) == 0 && int64(br.Buffered()) >= resp.ContentLength
 }
 
 // errClosedIdle marks a reused connection that the upstream had closed.
@@ -325,7 +335,13 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 	// (see watch) moves it into the past. Checking the context after every
 	// deadline change keeps a cancellation from being overwritten.
 	if d := pc.t.respHeaderTimeout; d > 0 {
-		_ = pc.c.SetReadDeadline(time.Now().Add(d))
+		// A deadline set a moment ago is kept (it ends at most d/16, and
+		// at most a second, early): on a busy connection that saves
+		// moving a runtime timer twice per request.
+		if now := time.Now(); pc.rdl.IsZero() || pc.rdl.Before(now.Add(d-min(d/16, time.Second))) {
+			pc.rdl = now.Add(d)
+			_ = pc.c.SetReadDeadline(pc.rdl)
+		}
 	}
 	if err := req.Context().Err(); err != nil {
 		return nil, err
@@ -371,7 +387,13 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 		}
 	}
 	pc.lr.n = unlimited
-	_ = pc.c.SetReadDeadline(time.Time{})
+	if !pc.rdl.IsZero() && !bodyBuffered(resp, pc.br) {
+		// The body is read without a deadline; one that is already in
+		// the buffer needs none, and the deadline stays for the next
+		// request (the idle peek does not look at it).
+		pc.rdl = time.Time{}
+		_ = pc.c.SetReadDeadline(pc.rdl)
+	}
 	if err := req.Context().Err(); err != nil {
 		return nil, err
 	}

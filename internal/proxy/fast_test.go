@@ -263,3 +263,32 @@ func TestFastHandlerClientGoneWhileUpstreamStalls(t *testing.T) {
 		t.Fatal("the gateway kept the stalled upstream connection after the client left")
 	}
 }
+
+// TestFastTransportKeptDeadline: a pooled connection keeps the read
+// deadline of its last response head (to save timer updates); when that
+// deadline passes while it is idle, the connection is still reused, and
+// the next slow response still times out.
+func TestFastTransportKeptDeadline(t *testing.T) {
+	var slow atomic.Bool
+	srv, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(400 * time.Millisecond)
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	up := newTestUpstream(t, srv.URL, func(o *UpstreamOptions) { o.ResponseHeaderTimeout = 150 * time.Millisecond })
+	for i := 0; i < 3; i++ {
+		if _, body, err := do(t, up, "GET", srv.URL, nil); err != nil || body != "ok" {
+			t.Fatalf("request %d: %q, %v", i, body, err)
+		}
+		time.Sleep(200 * time.Millisecond) // the kept deadline passes
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d upstream connections, want 1: an expired kept deadline made the pool drop it", n)
+	}
+	slow.Store(true)
+	_, _, err := do(t, up, "GET", srv.URL, nil)
+	if f := Classify("up", err); f.Status != http.StatusGatewayTimeout {
+		t.Fatalf("slow upstream: %v classified %+v, want 504", err, f)
+	}
+}

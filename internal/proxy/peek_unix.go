@@ -13,7 +13,7 @@ import (
 // otherwise be allocated on every request).
 type idlePeek struct {
 	rc     syscall.RawConn
-	fn     func(fd uintptr) bool
+	fn     func(fd uintptr)
 	usable bool
 	buf    [1]byte
 }
@@ -35,12 +35,11 @@ func newIdlePeek(c net.Conn) *idlePeek {
 	return p
 }
 
-func (p *idlePeek) peek(fd uintptr) bool {
+func (p *idlePeek) peek(fd uintptr) {
 	_, _, err := syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	// EAGAIN: nothing pending, the connection is clean. Success means
 	// pending data or EOF; any other error, a broken connection.
 	p.usable = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-	return true // never wait for readability
 }
 
 // idleConnUsable reports whether a pooled connection can carry another
@@ -54,6 +53,8 @@ func (pc *fastConn) idleConnUsable() bool {
 		return true
 	}
 	p.usable = false
-	err := p.rc.Read(p.fn)
+	// Control, not Read: the connection may keep a read deadline from
+	// its last response (see flushAndRead), which Read would report.
+	err := p.rc.Control(p.fn)
 	return err == nil && p.usable
 }
