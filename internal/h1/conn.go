@@ -72,8 +72,15 @@ type conn struct {
 	rbuf       []byte
 	rpos, rend int
 	reqStart   time.Time // first byte of the current request
-	rdSet      bool      // a read deadline may be set
-	wdSet      bool      // a write deadline may be set
+	// rdl is the read deadline set on nc by this connection's goroutine
+	// (zero: none). headDL is a request head's deadline not set yet: a
+	// shorter one (the idle grace) is still ahead, and most heads are in
+	// before it; fill moves to headDL if that one passes. Setting a
+	// deadline moves a runtime timer, so the steady keep-alive path avoids
+	// it (see setReadDeadline).
+	rdl    time.Time
+	headDL time.Time
+	wdSet  bool // a write deadline may be set
 
 	resp response
 	body *body // current request body, nil when none
@@ -90,6 +97,7 @@ type conn struct {
 	bgStart   atomic.Int64 // monoNow of the watched request's start
 	bgState   atomic.Int32
 	bgAbort   atomic.Bool
+	bgMu      sync.Mutex // orders the watch's and stopWatch's deadline changes
 	bgDone    chan struct{}
 	bgBuf     [1]byte
 	bgN       int
@@ -242,7 +250,7 @@ func (c *conn) lingerClose() {
 	} else if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	c.setReadDeadline(time.Now().Add(lingerTimeout))
 	c.acquireRead()
 	for n := 0; n < lingerMax; {
 		m, err := c.nc.Read(c.rbuf)
@@ -315,12 +323,11 @@ func (c *conn) next(first bool) int {
 // a handed-off wait (the connection is marked idle already).
 func (c *conn) waitFirstByte(deadline time.Time, grace, resumed bool) bool {
 	c.graceExpired = false
-	if !deadline.IsZero() {
-		_ = c.nc.SetReadDeadline(deadline)
-		c.rdSet = true
-	} else if c.rdSet {
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.rdSet = false
+	if grace && c.rdl.After(deadline.Add(-c.s.idleGrace()/2)) && !c.rdl.After(deadline) {
+		// The grace deadline set for an earlier request is recent
+		// enough: hand off after between half and all of IdleGrace.
+	} else {
+		c.setReadDeadline(deadline)
 	}
 	// The deadline is set before the connection shows as idle: Shutdown
 	// moves it into the past only after it saw the idle state, so its
@@ -357,13 +364,27 @@ func (c *conn) waitFirstByte(deadline time.Time, grace, resumed bool) bool {
 // startRequest arms the head deadline from the request's first byte.
 func (c *conn) startRequest(now time.Time) {
 	c.reqStart = now
-	if d := c.s.readHeaderTimeout(); d > 0 {
-		_ = c.nc.SetReadDeadline(now.Add(d))
-		c.rdSet = true
-	} else if c.rdSet {
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.rdSet = false
+	c.headDL = time.Time{}
+	d := c.s.readHeaderTimeout()
+	if d <= 0 {
+		c.setReadDeadline(time.Time{})
+		return
 	}
+	hd := now.Add(d)
+	if c.rdl.After(now) && c.rdl.Before(hd) {
+		c.headDL = hd // see conn.headDL
+		return
+	}
+	c.setReadDeadline(hd)
+}
+
+// setReadDeadline sets nc's read deadline unless it is set to t already.
+func (c *conn) setReadDeadline(t time.Time) {
+	if t.Equal(c.rdl) {
+		return
+	}
+	_ = c.nc.SetReadDeadline(t)
+	c.rdl = t
 }
 
 // serveRequest reads, parses and serves one request; it reports whether
@@ -371,6 +392,7 @@ func (c *conn) startRequest(now time.Time) {
 func (c *conn) serveRequest() bool {
 	s := c.s
 	head, err := c.readHead()
+	c.headDL = time.Time{}
 	if err != nil {
 		if he, ok := err.(*httpError); ok {
 			c.replyError(he)
@@ -409,14 +431,13 @@ func (c *conn) serveRequest() bool {
 
 	// Deadlines: the whole request from its first byte; the response
 	// from now.
+	// Without a ReadTimeout, a request without a body keeps whatever
+	// deadline is set: nothing reads the connection while its handler
+	// runs but the disconnect watch, which clears it itself.
 	if rt := s.ReadTimeout; rt > 0 {
-		if s.readHeaderTimeout() != rt {
-			_ = c.nc.SetReadDeadline(c.reqStart.Add(rt))
-			c.rdSet = true
-		}
-	} else if c.rdSet {
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.rdSet = false
+		c.setReadDeadline(c.reqStart.Add(rt))
+	} else if c.body != nil {
+		c.setReadDeadline(time.Time{})
 	}
 	if wt := s.WriteTimeout; wt > 0 {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"time"
 )
 
 // write sends b; the first error is kept, cancels the connection's context
@@ -77,6 +78,14 @@ func (c *conn) fill() error {
 		c.rend += n
 		if n > 0 {
 			return nil
+		}
+		if err != nil && !c.headDL.IsZero() && isTimeout(err) {
+			// The idle grace's deadline passed while the head was
+			// arriving: the head's own deadline applies from now.
+			// (A timeout leaves a TLS connection usable.)
+			c.setReadDeadline(c.headDL)
+			c.headDL = time.Time{}
+			continue
 		}
 		if err != nil {
 			return err

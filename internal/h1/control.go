@@ -37,7 +37,7 @@ func (w *response) SetReadDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
-	w.c.rdSet = true
+	w.c.rdl = t
 	return w.c.nc.SetReadDeadline(t)
 }
 

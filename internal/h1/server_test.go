@@ -1003,3 +1003,93 @@ func TestIdleHandoffWakeup(t *testing.T) {
 		})
 	}
 }
+
+// TestKeptGraceDeadline: a request starts while the idle grace's deadline
+// is still set (the head deadline is set only if the head is slower than
+// that), and the handler runs with it kept. Over TCP and TLS: a head that
+// straddles the grace deadline is still read (the head deadline takes
+// over), a head that stalls is cut at ReadHeaderTimeout, and the
+// disconnect watch sees a client leave after the grace deadline passed.
+func TestKeptGraceDeadline(t *testing.T) {
+	srvConf, cliConf := testTLS(t)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			cause := make(chan error, 1)
+			srv := &Server{
+				IdleGrace:            30 * time.Millisecond,
+				ReadHeaderTimeout:    400 * time.Millisecond,
+				DisconnectCheckDelay: 5 * time.Millisecond,
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path != "/wait" {
+						io.WriteString(w, r.URL.Path)
+						return
+					}
+					select {
+					case <-r.Context().Done():
+						cause <- context.Cause(r.Context())
+					case <-time.After(5 * time.Second):
+						cause <- nil
+					}
+				}),
+			}
+			var ts *testServer
+			if useTLS {
+				ts = startServer(t, srv, srvConf)
+			} else {
+				ts = startServer(t, srv, nil)
+			}
+			dial := func() (net.Conn, *bufio.Reader) {
+				c := ts.dial()
+				if useTLS {
+					tc := tls.Client(c, cliConf)
+					if err := tc.Handshake(); err != nil {
+						t.Fatal(err)
+					}
+					c = tc
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				return c, bufio.NewReader(c)
+			}
+			get := func(c net.Conn, br *bufio.Reader, path string, pause time.Duration) {
+				t.Helper()
+				req := "GET " + path + " HTTP/1.1\r\nHost: a\r\n\r\n"
+				io.WriteString(c, req[:6])
+				time.Sleep(pause)
+				io.WriteString(c, req[6:])
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", path, err)
+				}
+				if b := bodyString(resp); b != path {
+					t.Fatalf("%s: body %q", path, b)
+				}
+			}
+			c, br := dial()
+			get(c, br, "/a", 0)
+			get(c, br, "/b", 0)                          // within the first grace: kept
+			get(c, br, "/straddle", 80*time.Millisecond) // the grace deadline passes mid-head
+			get(c, br, "/c", 0)
+
+			// A stalled head ends at ReadHeaderTimeout, not at the grace.
+			get(c, br, "/d", 0)
+			start := time.Now()
+			io.WriteString(c, "GET /stall HTTP/1.1\r\n")
+			if _, err := io.ReadAll(br); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+				t.Errorf("stalled head closed after %v, want about ReadHeaderTimeout (400ms)", d)
+			}
+
+			// The watch clears the kept grace deadline before it reads.
+			c, br = dial()
+			get(c, br, "/e", 0)
+			io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+			time.Sleep(100 * time.Millisecond) // past the grace deadline
+			c.Close()
+			if err := <-cause; !errors.Is(err, ErrClientGone) {
+				t.Fatalf("cause %v, want ErrClientGone", err)
+			}
+		})
+	}
+}

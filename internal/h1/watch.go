@@ -56,6 +56,15 @@ func (c *conn) watch() {
 				return
 			}
 			if c.bgState.CompareAndSwap(bgArmed, bgReading) {
+				// The connection may keep a deadline from before the
+				// request (see serveRequest): clear it, unless
+				// stopWatch is already aborting this read (bgMu orders
+				// the two deadline changes).
+				c.bgMu.Lock()
+				if !c.bgAbort.Load() {
+					_ = c.nc.SetReadDeadline(time.Time{})
+				}
+				c.bgMu.Unlock()
 				n, err := c.nc.Read(c.bgBuf[:])
 				c.bgN, c.bgErr = n, err
 				if n == 0 && !c.bgAbort.Load() && !isTimeout(err) {
@@ -84,12 +93,14 @@ func (c *conn) stopWatch() {
 	if c.bgState.Load() == bgOff {
 		return
 	}
+	c.bgMu.Lock()
 	c.bgAbort.Store(true)
 	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	c.bgMu.Unlock()
 	<-c.bgDone
 	c.bgAbort.Store(false)
 	c.bgState.Store(bgOff)
-	c.rdSet = true
+	c.rdl = aLongTimeAgo
 	switch {
 	case c.bgN == 1:
 		c.pending1 = true
@@ -103,7 +114,6 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
-
 
 // rawConn is the transport under the connection: the TCP connection below
 // TLS, or the connection itself.

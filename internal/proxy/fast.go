@@ -48,6 +48,7 @@ type fastTransport struct {
 type fastConn struct {
 	t      *fastTransport
 	stop   func() bool // disarms watch
+	abort  func()      // what watch runs: ends blocked I/O
 	c      net.Conn
 	lr     *limitReader // bounds the response head; br reads through it
 	br     *bufio.Reader
@@ -287,7 +288,10 @@ func (t *fastTransport) CloseIdleConnections() {
 // so a stalled upstream can never hold the handler. unwatch must be called
 // before the connection is pooled.
 func (pc *fastConn) watch(ctx context.Context) {
-	pc.stop = context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(aLongTimeAgo) })
+	if pc.abort == nil {
+		pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) } // once per connection
+	}
+	pc.stop = context.AfterFunc(ctx, pc.abort)
 }
 
 // unwatch disarms watch; false means cancellation already moved the
