@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/h1"
+	"github.com/mtlsgate/mtlsgate/internal/h2"
 	"github.com/mtlsgate/mtlsgate/internal/memtrim"
 	"github.com/mtlsgate/mtlsgate/internal/stats"
 	"github.com/mtlsgate/mtlsgate/internal/telemetry"
@@ -57,7 +57,6 @@ type Gateway struct {
 	admin   *http.Server
 	adminLn net.Listener
 	ready   atomic.Bool
-	errc    chan error
 
 	// ca is the built-in CA (nil without a ca section).
 	ca *caRuntime
@@ -96,7 +95,6 @@ func New(opts Options) (*Gateway, error) {
 		opts: opts, log: opts.Logger, now: opts.Now,
 		metrics: telemetry.NewMetrics(1000),
 		running: map[string]*running{},
-		errc:    make(chan error, 8),
 		stats:   stats.New(stats.Options{Now: opts.Now}),
 	}
 	g.metrics.Registry.MustRegister(rateLimitCollector{g},
@@ -282,11 +280,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for name, r := range g.running {
 		g.log.Info("listening", "listener", name, "address", r.tl.Addr().String())
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-g.errc:
-	}
+	<-ctx.Done()
 	g.ready.Store(false)
 	g.shutdown()
 	_ = g.access.Close()
@@ -298,7 +292,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			ls.external.close()
 		}
 	}
-	return runErr
+	return nil
 }
 
 // Addr returns the bound address of a running listener ("admin" for the
@@ -368,36 +362,25 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 			}
 		}
 	}
-	srv := &http.Server{
-		Handler:           listenerHandler{g: g, name: lc.Name},
-		ReadHeaderTimeout: lc.Limits.ReadHeaderTimeout.D(),
-		ReadTimeout:       lc.Limits.ReadTimeout.D(),
-		WriteTimeout:      lc.Limits.WriteTimeout.D(),
-		IdleTimeout:       lc.Limits.IdleTimeout.D(),
-		MaxHeaderBytes:    lc.Limits.MaxHeaderBytes,
-		ConnContext:       g.connContext(lc.Name),
-		ErrorLog:          slog.NewLogLogger(g.log.With("listener", lc.Name).Handler(), slog.LevelDebug),
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: lc.Limits.MaxConcurrentStreams},
-		ConnState:         connState,
+	errorLog := slog.NewLogLogger(g.log.With("listener", lc.Name).Handler(), slog.LevelDebug)
+	handler := listenerHandler{g: g, name: lc.Name}
+	lim := lc.Limits
+	tl.h1 = &h1.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(), ReadTimeout: lim.ReadTimeout.D(),
+		WriteTimeout: lim.WriteTimeout.D(), IdleTimeout: lim.IdleTimeout.D(),
+		MaxHeaderBytes: lim.MaxHeaderBytes, ConnContext: g.connContext(lc.Name),
+		ConnState: connState, ErrorLog: errorLog,
 	}
-	hs := &h1.Server{
-		Handler:           srv.Handler,
-		ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout,
-		WriteTimeout: srv.WriteTimeout, IdleTimeout: srv.IdleTimeout,
-		MaxHeaderBytes: srv.MaxHeaderBytes, ConnContext: srv.ConnContext,
-		ConnState: connState, ErrorLog: srv.ErrorLog,
+	tl.h2 = &h2.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(), ReadTimeout: lim.ReadTimeout.D(),
+		WriteTimeout: lim.WriteTimeout.D(), IdleTimeout: lim.IdleTimeout.D(),
+		MaxHeaderBytes: lim.MaxHeaderBytes, MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams), // validated: 1..10000
+		ConnContext: g.connContext(lc.Name), ConnState: connState, ErrorLog: errorLog,
 	}
-	tl.h1 = hs
 	tl.start()
-	r := &running{name: lc.Name, address: lc.Address, limits: lc.Limits, tl: tl, srv: srv, h1: hs}
-	go func() {
-		if err := srv.Serve(tl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			select {
-			case g.errc <- fmt.Errorf("gateway: listener %s: %w", lc.Name, err):
-			default:
-			}
-		}
-	}()
+	r := &running{name: lc.Name, address: lc.Address, limits: lc.Limits, tl: tl, h1: tl.h1, h2: tl.h2}
 	return r
 }
 
@@ -418,13 +401,13 @@ func (g *Gateway) drain(r *running) {
 	_ = r.tl.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- r.h1.Shutdown(ctx) }()
-	err := r.srv.Shutdown(ctx)
+	err := r.h2.Shutdown(ctx)
 	if err1 := <-errc; err == nil {
 		err = err1
 	}
 	if err != nil {
 		g.log.Warn("listener did not drain in time; closing remaining connections", "listener", r.name, "error", err)
-		_ = r.srv.Close()
+		_ = r.h2.Close()
 		_ = r.h1.Close()
 	}
 	r.tl.wg.Wait()

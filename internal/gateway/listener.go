@@ -6,29 +6,27 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
 	"github.com/mtlsgate/mtlsgate/internal/diagnose"
 	"github.com/mtlsgate/mtlsgate/internal/h1"
+	"github.com/mtlsgate/mtlsgate/internal/h2"
 )
 
 // tlsListener accepts TCP connections, runs each TLS handshake in its own
-// goroutine with a deadline, explains and counts failures, and hands
-// completed connections to the HTTP/1.x server (h1) or, for HTTP/2, to
-// net/http through Accept. Because the handshake is finished before
-// net/http sees the connection, net/http's own HandshakeContext call is a
-// no-op and r.TLS is filled as usual.
+// goroutine with a deadline, explains and counts failures, and serves
+// each completed connection on that goroutine: HTTP/2 (ALPN "h2") with
+// internal/h2, anything else with internal/h1. Both get the connection
+// with its handshake done, so r.TLS is filled from the start.
 type tlsListener struct {
 	name  string
 	inner net.Listener
 	g     *Gateway
-	// h1 serves every connection that did not negotiate h2 (nil: all go
-	// to net/http). Set before start.
+	// h1 and h2 serve the connections. Set before start.
 	h1    *h1.Server
-	ready chan net.Conn
+	h2    *h2.Server
 	done  chan struct{}
 	slots chan struct{} // bounds open connections (max_connections)
 	once  sync.Once
@@ -38,7 +36,6 @@ type tlsListener struct {
 func newTLSListener(g *Gateway, name string, inner net.Listener, maxConns int) *tlsListener {
 	l := &tlsListener{
 		name: name, inner: inner, g: g,
-		ready: make(chan net.Conn),
 		done:  make(chan struct{}),
 		slots: make(chan struct{}, maxConns),
 	}
@@ -110,35 +107,17 @@ func (l *tlsListener) handshake(c net.Conn) {
 	l.hand(tc)
 }
 
-// hand serves a ready connection: HTTP/2 through net/http's Accept,
-// anything else with the h1 server on this goroutine. Its stack, grown by
-// the handshake, serves the first requests without growing again (a fresh
-// goroutine would copy its stack up to the proxy path's size for every
-// connection); once the connection idles for IdleGrace, h1 moves the wait
-// to a goroutine with a small stack.
+// hand serves a ready connection on this goroutine: HTTP/2 with h2,
+// anything else with h1. Its stack, grown by the handshake, serves the
+// first requests without growing again (a fresh goroutine would copy its
+// stack up to the proxy path's size for every connection); an HTTP/1.x
+// connection idle for IdleGrace moves to a goroutine with a small stack.
 func (l *tlsListener) hand(c net.Conn) {
-	if l.h1 != nil {
-		if tc, ok := c.(*tls.Conn); !ok || tc.ConnectionState().NegotiatedProtocol != "h2" {
-			l.h1.ServeConn(c)
-			return
-		}
+	if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+		l.h2.ServeConn(c)
+		return
 	}
-	select {
-	case l.ready <- c:
-	case <-l.done:
-		_ = c.Close()
-		<-l.slots
-	}
-}
-
-// Accept returns the next connection whose handshake succeeded.
-func (l *tlsListener) Accept() (net.Conn, error) {
-	select {
-	case c := <-l.ready:
-		return c, nil
-	case <-l.done:
-		return nil, net.ErrClosed
-	}
+	l.h1.ServeConn(c)
 }
 
 // Close stops accepting; handshakes in progress are abandoned.
@@ -154,7 +133,7 @@ func (l *tlsListener) Close() error {
 // Addr returns the listening address.
 func (l *tlsListener) Addr() net.Addr { return l.inner.Addr() }
 
-// release frees a connection slot; called when net/http closes a connection.
+// release frees a connection slot; called when a server closes a connection.
 func (l *tlsListener) release() { <-l.slots }
 
 // handshakeFailed explains, logs and counts a failed handshake.
@@ -186,7 +165,6 @@ type running struct {
 	address string
 	limits  config.Limits
 	tl      *tlsListener
-	srv     *http.Server // HTTP/2
-	h1      *h1.Server   // HTTP/1.x
-	errc    chan error
+	h1      *h1.Server // HTTP/1.x
+	h2      *h2.Server // HTTP/2
 }
