@@ -112,6 +112,8 @@ type conn struct {
 	// Idle hand-off (see Server.IdleGrace).
 	idleDeadline time.Time // end of the current idle wait (zero: none)
 	graceExpired bool
+	parkID       uint32 // in the server's parker (0: not parked); guarded by its mutex
+	epollArmed   bool   // registered with the parker's epoll instance before
 }
 
 func (c *conn) hook(st http.ConnState) {
@@ -139,10 +141,13 @@ func (c *conn) loop(first, resumed bool) bool {
 			case waitClose:
 				return false
 			case waitHandoff:
-				// Idle for IdleGrace: go on waiting on a fresh goroutine
-				// with a small stack, and let this one (and its stack,
-				// grown by handlers) go.
-				go c.resume()
+				// Idle for IdleGrace: go on waiting in the server's
+				// parker (no goroutine at all) or, where there is none,
+				// on a fresh goroutine with a small stack; let this one
+				// (and its stack, grown by handlers) go.
+				if !c.s.park.park(c) {
+					go c.resume()
+				}
 				return true
 			}
 		}

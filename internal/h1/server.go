@@ -71,6 +71,7 @@ type Server struct {
 	mu         sync.Mutex
 	conns      map[*conn]struct{}
 	inShutdown atomic.Bool
+	park       parker // idle connections past IdleGrace (Linux)
 }
 
 // ErrServerClosed is the cause of a connection context cancelled by Close.
@@ -116,6 +117,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		if s.closeIdle() {
+			s.park.close()
 			return nil
 		}
 		select {
@@ -134,12 +136,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.inShutdown.Store(true)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for c := range s.conns {
 		c.state.Store(csClosing)
 		c.cancel(ErrServerClosed)
 		c.rawClose()
 	}
+	s.mu.Unlock()
+	s.park.close() // parked connections resume, see csClosing and end
 	return nil
 }
 
@@ -177,8 +180,12 @@ func (s *Server) closeIdle() bool {
 	for c := range s.conns {
 		if c.state.CompareAndSwap(csIdle, csClosing) {
 			// The connection's goroutine set its read deadline before it
-			// marked itself idle, so this one wins and wakes it.
+			// marked itself idle, so this one wins and wakes it; a parked
+			// connection has no goroutine: resume it to end.
 			_ = c.nc.SetReadDeadline(aLongTimeAgo)
+			if s.park.unpark(c) {
+				go c.resume()
+			}
 		}
 	}
 	return len(s.conns) == 0

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -1091,5 +1092,89 @@ func TestKeptGraceDeadline(t *testing.T) {
 				t.Fatalf("cause %v, want ErrClientGone", err)
 			}
 		})
+	}
+}
+
+// TestIdleParked: connections idle past IdleGrace wait without a goroutine
+// of their own (on Linux, in the server's epoll parker); they are served
+// when a request arrives, closed at their idle timeout, and closed by
+// Shutdown and Close.
+func TestIdleParked(t *testing.T) {
+	srv := &Server{
+		IdleGrace:   5 * time.Millisecond,
+		IdleTimeout: 700 * time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, r.URL.Path)
+		}),
+	}
+	ts := startServer(t, srv, nil)
+	base := runtime.NumGoroutine()
+	const n = 40
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	get := func(i int, path string) {
+		t.Helper()
+		io.WriteString(conns[i], "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(readers[i], nil)
+		if err != nil {
+			t.Fatalf("conn %d %s: %v", i, path, err)
+		}
+		if b := bodyString(resp); b != path {
+			t.Fatalf("conn %d: body %q", i, b)
+		}
+	}
+	for i := range conns {
+		conns[i] = ts.dial()
+		conns[i].SetDeadline(time.Now().Add(10 * time.Second))
+		readers[i] = bufio.NewReader(conns[i])
+		get(i, fmt.Sprintf("/first/%d", i))
+	}
+	if runtime.GOOS == "linux" {
+		// n idle connections, about one goroutine (the parker) for all.
+		waitFor(t, "idle connections parked", func() bool { return runtime.NumGoroutine() < base+n/2 })
+	}
+	start := time.Now()
+	for i := range conns {
+		get(i, fmt.Sprintf("/second/%d", i))
+	}
+	// Parked again, then closed at the idle timeout.
+	for i := range conns {
+		if _, err := readers[i].ReadByte(); err == nil {
+			t.Fatalf("conn %d: data instead of the idle close", i)
+		}
+	}
+	if d := time.Since(start); d < 500*time.Millisecond || d > 5*time.Second {
+		t.Errorf("idle connections closed after %v, want about 700ms", d)
+	}
+
+	for _, end := range []string{"Shutdown", "Close"} {
+		srv := &Server{IdleGrace: time.Millisecond, IdleTimeout: time.Minute, Handler: &recorder{}}
+		ts := startServer(t, srv, nil)
+		c := ts.dial()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodyString(resp)
+		time.Sleep(30 * time.Millisecond) // parked
+		start := time.Now()
+		if end == "Shutdown" {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			cancel()
+		} else {
+			srv.Close()
+		}
+		if _, err := br.ReadByte(); err == nil {
+			t.Fatalf("%s: connection still open", end)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("%s took %v to close a parked connection", end, d)
+		}
 	}
 }
