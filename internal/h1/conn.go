@@ -59,9 +59,12 @@ type conn struct {
 	tc         *tls.Conn // nc as a TLS connection, or nil
 	ctx        context.Context
 	cancel     context.CancelCauseFunc
-	tmpl       http.Request // zero request carrying ctx, copied per request
+	// tmpl is a zero request carrying ctx, copied per request, and
+	// tlsState the connection's TLS state. Both are dropped while the
+	// connection is parked and made again when it resumes.
+	tmpl       *http.Request
 	remoteAddr string
-	tlsState   tls.ConnectionState
+	tlsState   *tls.ConnectionState
 	state      atomic.Int32
 	tracked    bool // in s.conns (guarded by s.mu)
 	one        [1]byte
@@ -145,6 +148,7 @@ func (c *conn) loop(first, resumed bool) bool {
 				// parker (no goroutine at all) or, where there is none,
 				// on a fresh goroutine with a small stack; let this one
 				// (and its stack, grown by handlers) go.
+				c.tmpl, c.tlsState = nil, nil // made again on the next request
 				if !c.s.park.park(c) {
 					go c.resume()
 				}
@@ -183,8 +187,9 @@ func (c *conn) setupTLS() bool {
 			return false
 		}
 	}
-	c.tlsState = c.tc.ConnectionState()
-	if c.tlsState.NegotiatedProtocol == "h2" {
+	cs := c.tc.ConnectionState()
+	c.tlsState = &cs
+	if cs.NegotiatedProtocol == "h2" {
 		c.s.logf("h1: refusing a connection from %s that negotiated h2", c.remoteAddr)
 		return false
 	}
@@ -405,7 +410,10 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	st := getReqState()
-	st.req = c.tmpl
+	if c.tmpl == nil {
+		c.tmpl = new(http.Request).WithContext(c.ctx)
+	}
+	st.req = *c.tmpl
 	hi, he := parseHead(head, st)
 	c.rpos += len(head)
 	if he != nil {
@@ -416,7 +424,11 @@ func (c *conn) serveRequest() bool {
 	req := &st.req
 	req.RemoteAddr = c.remoteAddr
 	if c.tc != nil {
-		req.TLS = &c.tlsState
+		if c.tlsState == nil {
+			cs := c.tc.ConnectionState()
+			c.tlsState = &cs
+		}
+		req.TLS = c.tlsState
 	}
 	req.Body = http.NoBody
 	c.expectPending = false

@@ -264,7 +264,6 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	}
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	c.ctx, c.cancel = context.WithCancelCause(ctx)
-	c.tmpl = *new(http.Request).WithContext(c.ctx)
 	if tc, ok := nc.(*tls.Conn); ok {
 		c.tc = tc
 	}
