@@ -29,6 +29,7 @@ type tlsListener struct {
 	h2    *h2.Server
 	done  chan struct{}
 	slots chan struct{} // bounds open connections (max_connections)
+	idle  chan net.Conn // workers waiting for a connection (see worker)
 	once  sync.Once
 	wg    sync.WaitGroup
 }
@@ -38,6 +39,7 @@ func newTLSListener(g *Gateway, name string, inner net.Listener, maxConns int) *
 		name: name, inner: inner, g: g,
 		done:  make(chan struct{}),
 		slots: make(chan struct{}, maxConns),
+		idle:  make(chan net.Conn),
 	}
 	return l
 }
@@ -76,7 +78,36 @@ func (l *tlsListener) acceptLoop() {
 			return
 		}
 		backoff = 0
-		go l.handshake(c)
+		select {
+		case l.idle <- c: // a worker whose stack has grown already
+		default:
+			go l.worker(c)
+		}
+	}
+}
+
+// workerIdle is how long a worker waits for another connection before it
+// ends.
+const workerIdle = time.Second
+
+// worker runs handshakes and serves connections, one after another: the
+// accept loop hands a new connection to a waiting worker, whose stack has
+// already grown to what a handshake and the proxy path need (a fresh
+// goroutine copies its stack several times on the way there). A worker
+// without a connection for workerIdle ends.
+func (l *tlsListener) worker(c net.Conn) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		l.handshake(c)
+		t.Reset(workerIdle)
+		select {
+		case c = <-l.idle:
+		case <-t.C:
+			return
+		case <-l.done:
+			return
+		}
 	}
 }
 
