@@ -77,7 +77,12 @@ func TestRapidReset(t *testing.T) {
 	rc := newRaw(t, srv)
 	go rc.write(frameBytes(func(fr *http2.Framer) {
 		enc := rc.block(":method", "GET", ":scheme", "https", ":path", "/", ":authority", "a")
-		for i := range floodMax + 10 {
+		// Streams beyond MaxConcurrentStreams (their handlers not yet
+		// scheduled) are refused instead, and count as useless frames
+		// twice (the refusal and the RST_STREAM on a closed stream): with
+		// R streams reset while running and F refused, R+F > 1.5*floodMax
+		// pairs make R > floodMax or 2F > floodMax.
+		for i := range 3*floodMax/2 + 10 {
 			id := uint32(2*i + 1)
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: enc, EndStream: true, EndHeaders: true})
 			fr.WriteRSTStream(id, http2.ErrCodeCancel)

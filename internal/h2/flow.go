@@ -137,8 +137,9 @@ func (c *conn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 
 // reserve waits until the stream may send and takes up to n bytes of
 // both send windows. It fails when the stream is reset, the connection
-// closing, or the write deadline passed.
-func (st *stream) reserve(n int) (int, error) {
+// closing, or the write deadline passed. Unless wait is set, it returns
+// 0 at once when no window is open.
+func (st *stream) reserve(n int, wait bool) (int, error) {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -152,6 +153,9 @@ func (st *stream) reserve(n int) (int, error) {
 			c.sendWin -= k
 			st.sendWin -= k
 			return int(k), nil
+		}
+		if !wait {
+			return 0, nil
 		}
 		if !st.wdl.IsZero() {
 			left := time.Until(st.wdl)

@@ -227,8 +227,7 @@ func (w *responseWriter) writeInformational(code int) {
 	w.status = code
 	w.fields = w.appendFields(w.fields[:0], true)
 	w.status = saved
-	c.wlock(st.wdl)
-	if err := c.checkWritable(st); err == nil && !st.hdrSent {
+	if err := c.wlockStream(st); err == nil && !st.hdrSent {
 		if code == http.StatusContinue {
 			st.contSent = true
 		}
@@ -244,24 +243,12 @@ func (w *responseWriter) writeInformational(code int) {
 // response has started (called from Request.Body.Read).
 func (st *stream) sendContinue() {
 	c := st.c
-	c.wlock(st.wdl)
-	if err := c.checkWritable(st); err == nil && !st.hdrSent && !st.contSent {
+	if err := c.wlockStream(st); err == nil && !st.hdrSent && !st.contSent {
 		st.contSent = true
 		c.encodeHeaders(http.StatusContinue, nil, -1)
 		c.writeBlock(st.id, false)
 	}
 	c.wunlock()
-}
-
-// checkWritable says whether st may still send (under wmu).
-func (c *conn) checkWritable(st *stream) error {
-	if c.werr != nil {
-		return ErrClientGone
-	}
-	c.mu.Lock()
-	err := st.writableLocked()
-	c.mu.Unlock()
-	return err
 }
 
 // Write writes body bytes (see responseWriter for buffering).
@@ -360,8 +347,13 @@ func (w *responseWriter) SetWriteDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
+	// Under mu: the handler may call this from another goroutine to
+	// unblock a Write waiting for window (reserve reads it under mu).
+	c := w.st.c
+	c.mu.Lock()
 	w.st.wdl = t
-	w.st.c.wakeWriters()
+	c.flow.Broadcast()
+	c.mu.Unlock()
 	return nil
 }
 
@@ -407,13 +399,14 @@ func (w *responseWriter) send(data []byte, end bool) error {
 		n := 0
 		if len(data) > 0 {
 			var err error
-			if n, err = st.reserve(len(data)); err != nil {
+			// HEADERS are not flow-controlled: without window they go
+			// out alone first, so the client sees the response head.
+			if n, err = st.reserve(len(data), w.sentHeader); err != nil {
 				return w.fail(err)
 			}
 		}
 		last := end && n == len(data)
-		c.wlock(st.wdl)
-		if err := c.checkWritable(st); err != nil {
+		if err := c.wlockStream(st); err != nil {
 			c.wunlock()
 			st.unreserve(n)
 			return w.fail(err)
@@ -495,6 +488,16 @@ func (w *responseWriter) finish() {
 	w.handlerDone = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if !w.hasTrailers {
+		// TrailerPrefix fields are meant to be set after the body was
+		// written, so after the snapshot.
+		for k := range w.header {
+			if strings.HasPrefix(k, http.TrailerPrefix) {
+				w.hasTrailers = true
+				break
+			}
+		}
 	}
 	if !w.sentHeader && w.clen < 0 && w.bodyAllowed && !w.hasTrailers && (!w.isHEAD || len(w.pend) > 0) {
 		w.clen = int64(len(w.pend)) // all of the body is here

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,16 +37,51 @@ func putWriter(bw *bufio.Writer) {
 // one section: frames of one section are contiguous on the wire, and
 // HPACK encoding happens in wire order.
 func (c *conn) wlock(dl time.Time) {
+	c.wlockOnly()
+	c.setWriteDeadline(dl)
+}
+
+// wlockOnly takes the write lock and a buffered writer, leaving the
+// socket's write deadline alone.
+func (c *conn) wlockOnly() {
 	c.wwait.Add(1)
 	c.wmu.Lock()
 	c.wwait.Add(-1)
 	if c.bw == nil {
 		c.bw = getWriter(c.nc)
 	}
+}
+
+// setWriteDeadline sets the socket's write deadline (under wmu).
+func (c *conn) setWriteDeadline(dl time.Time) {
 	if dl != c.wdl && c.werr == nil {
 		c.wdl = dl
 		_ = c.nc.SetWriteDeadline(dl)
 	}
+}
+
+// wlockStream is wlock for a stream's frames. It fails (and leaves the
+// socket's deadline alone) when the stream may not send anymore: reset,
+// connection ending, or its write deadline passed; a deadline already
+// in the past must fail the stream, not every stream of the connection
+// through a socket write that cannot succeed. wunlock must be called
+// either way.
+func (c *conn) wlockStream(st *stream) error {
+	c.wlockOnly()
+	if c.werr != nil {
+		return ErrClientGone
+	}
+	c.mu.Lock()
+	err := st.writableLocked()
+	dl := st.wdl // under mu: see SetWriteDeadline
+	c.mu.Unlock()
+	if err == nil && !dl.IsZero() && !time.Now().Before(dl) {
+		err = os.ErrDeadlineExceeded
+	}
+	if err == nil {
+		c.setWriteDeadline(dl)
+	}
+	return err
 }
 
 // wlockCtrl is wlock for control frames written by the connection
@@ -62,9 +98,13 @@ func (c *conn) wlockCtrl() {
 // waiting for the lock (it will flush: concurrent streams share
 // flushes), and given back to the pool once empty. It returns the
 // connection's write error; the first one ends the connection.
-func (c *conn) wunlock() error {
+func (c *conn) wunlock() error { return c.wunlockFlush(false) }
+
+// wunlockFlush is wunlock; force flushes even when others wait for the
+// lock (a GOAWAY, which the close that follows must not overtake).
+func (c *conn) wunlockFlush(force bool) error {
 	first := false
-	if c.werr == nil && c.wwait.Load() == 0 && c.bw.Buffered() > 0 {
+	if c.werr == nil && (force || c.wwait.Load() == 0) && c.bw.Buffered() > 0 {
 		if err := c.bw.Flush(); err != nil {
 			c.werr, first = err, true
 			c.wfailed.Store(true)
@@ -171,7 +211,9 @@ func (c *conn) writeGoAway(lastID uint32, code http2.ErrCode) {
 		binary.BigEndian.PutUint32(c.fhbuf[4:8], uint32(code))
 		_, _ = c.bw.Write(c.fhbuf[:8])
 	}
-	c.wunlock()
+	// Flushed now, whoever waits: the connection may be half-closed as
+	// soon as this returns, and a writer left to flush would lose it.
+	c.wunlockFlush(true)
 	done.Store(true)
 }
 
