@@ -116,6 +116,7 @@ type conn struct {
 	wake        int
 	idleSince   time.Time
 	handlers    sync.WaitGroup
+	workers     chan *stream // handler goroutines waiting for a stream (see worker)
 
 	hookMu sync.Mutex
 

@@ -261,7 +261,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // newConn sets a connection up: base context, TLS state, addresses,
 // framer and HPACK state.
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
+	c := &conn{s: s, nc: nc, workers: make(chan *stream)}
 	ctx := context.Background()
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, nc)
