@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // Chunked body errors (the connection is closed after any of them).
@@ -381,7 +383,7 @@ func trimBWS(s []byte) []byte {
 
 func tokenLen(s []byte) int {
 	n := 0
-	for n < len(s) && isTchar[s[n]] {
+	for n < len(s) && httpfield.TokenByte(s[n]) {
 		n++
 	}
 	return n

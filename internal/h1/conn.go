@@ -54,11 +54,11 @@ const (
 // its ResponseWriter is on the connection (resp), so a ResponseWriter kept
 // past its request can only ever disturb its own connection.
 type conn struct {
-	s          *Server
-	nc         net.Conn
-	tc         *tls.Conn // nc as a TLS connection, or nil
-	ctx        context.Context
-	cancel     context.CancelCauseFunc
+	s      *Server
+	nc     net.Conn
+	tc     *tls.Conn // nc as a TLS connection, or nil
+	ctx    context.Context
+	cancel context.CancelCauseFunc
 	// tmpl is a zero request carrying ctx, copied per request, and
 	// tlsState the connection's TLS state. Both are dropped while the
 	// connection is parked and made again when it resumes.

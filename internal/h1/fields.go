@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // parseContentLength parses 1*DIGIT (RFC 9110 §8.6). Leading zeros are
@@ -47,7 +49,7 @@ func classifyTE(last string, lines int) *httpError {
 	chunked := 0
 	for i, e := range elems {
 		e = strings.Trim(e, " \t")
-		if e == "" || !isToken(e) {
+		if e == "" || !httpfield.IsToken(e) {
 			return errBadTE
 		}
 		if asciiEqualFold(e, "chunked") {
@@ -74,7 +76,7 @@ func declaredTrailers(decl []string) (http.Header, *httpError) {
 			if e == "" {
 				continue
 			}
-			if !isToken(e) {
+			if !httpfield.IsToken(e) {
 				return nil, errBadTrailerDecl
 			}
 			k := http.CanonicalHeaderKey(e)
@@ -121,18 +123,6 @@ func hasToken(vv []string, tok string) bool {
 		}
 	}
 	return false
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar[s[i]] {
-			return false
-		}
-	}
-	return true
 }
 
 func asciiEqualFold(a, b string) bool {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // Limits of the request head that are not configurable.
@@ -65,7 +67,6 @@ var (
 
 // Character classes.
 var (
-	isTchar   [256]bool // token characters (RFC 9110 §5.6.2)
 	isVchar   [256]bool // field-value characters: VCHAR, obs-text, SP, HTAB
 	isTarget  [256]bool // request-target characters we accept: VCHAR except '#'
 	isPathRaw [256]bool // path bytes url.URL keeps as they are (no RawPath)
@@ -76,7 +77,6 @@ func init() {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
 		alnum := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9'
-		isTchar[c] = alnum || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
 		isVchar[c] = b == ' ' || b == '\t' || (b > 0x20 && b < 0x7f) || b >= 0x80
 		isTarget[c] = b > 0x20 && b < 0x7f && b != '#'
 		isPathRaw[c] = alnum || strings.IndexByte("-_.~$&+,/:;=@", b) >= 0
@@ -122,7 +122,7 @@ func parseHead(b []byte, st *reqState) (headInfo, *httpError) {
 	}
 	line := b[:eol]
 	m := 0
-	for m < len(line) && isTchar[line[m]] {
+	for m < len(line) && httpfield.TokenByte(line[m]) {
 		m++
 	}
 	switch {
@@ -364,7 +364,7 @@ func scanField(ln []byte) (fieldSpan, *httpError) {
 	upper := true
 	for ; k < len(ln); k++ {
 		c := ln[k]
-		if !isTchar[c] {
+		if !httpfield.TokenByte(c) {
 			break
 		}
 		if upper && 'a' <= c && c <= 'z' {

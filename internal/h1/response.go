@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // errResponseDone is returned by a ResponseWriter used after its handler
@@ -153,26 +155,10 @@ func (w *response) renderHead() {
 	st.trailers = st.trailers[:0]
 	if decl, ok := h["Trailer"]; ok {
 		w.hasTrailers = true
-		for _, v := range decl {
-			for e := range strings.SplitSeq(v, ",") {
-				e = strings.Trim(e, " \t")
-				if e == "" || !isToken(e) {
-					continue
-				}
-				k := http.CanonicalHeaderKey(e)
-				if httpguts.ValidTrailerHeader(k) && !slices.Contains(st.trailers, k) {
-					st.trailers = append(st.trailers, k)
-				}
-			}
-		}
+		st.trailers = httpfield.AppendTrailerNames(st.trailers, decl)
 	}
 	if !w.hasTrailers {
-		for k := range h {
-			if strings.HasPrefix(k, http.TrailerPrefix) {
-				w.hasTrailers = true
-				break
-			}
-		}
+		w.hasTrailers = httpfield.HasTrailerPrefix(h)
 	}
 	b := w.getWbuf()
 	b = appendStatusLine(b, w.proto11, w.status)
@@ -212,7 +198,7 @@ func (w *response) appendFields(b []byte, informational bool) []byte {
 				continue
 			}
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || !isToken(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpfield.IsToken(k) {
 			continue
 		}
 		keys = append(keys, k)
@@ -457,7 +443,7 @@ func (w *response) finish() {
 func (w *response) appendTrailers(b []byte) []byte {
 	for k, vv := range w.header {
 		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
-		if !ok || !isToken(name) || !httpguts.ValidTrailerHeader(name) {
+		if !ok || !httpfield.IsToken(name) || !httpguts.ValidTrailerHeader(name) {
 			continue
 		}
 		name = http.CanonicalHeaderKey(name)

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // headerBlock is the header block being received: a HEADERS frame and its
@@ -315,7 +317,7 @@ func (c *conn) refuse(id uint32, code http2.ErrCode, fc *floodCounter) error {
 // request; false when it is malformed.
 func (c *conn) buildRequest(st *stream, hb *headerBlock) bool {
 	isConnect := hb.method == http.MethodConnect
-	if hb.pseudo&pMethod == 0 || !isToken(hb.method) {
+	if hb.pseudo&pMethod == 0 || !httpfield.IsToken(hb.method) {
 		return false
 	}
 	if isConnect {
@@ -506,7 +508,7 @@ func declaredTrailers(decl []string) (http.Header, bool) {
 			if e == "" {
 				continue
 			}
-			if !isToken(e) {
+			if !httpfield.IsToken(e) {
 				return nil, false
 			}
 			k := http.CanonicalHeaderKey(e)
@@ -521,16 +523,4 @@ func declaredTrailers(decl []string) (http.Header, bool) {
 		return nil, true
 	}
 	return tr, true
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !httpguts.IsTokenRune(rune(s[i])) {
-			return false
-		}
-	}
-	return true
 }

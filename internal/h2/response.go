@@ -11,6 +11,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // errResponseDone is returned by a ResponseWriter used after its handler
@@ -124,26 +126,10 @@ func (w *responseWriter) snapshot() {
 	w.trailers = w.trailers[:0]
 	if decl, ok := h["Trailer"]; ok {
 		w.hasTrailers = true
-		for _, v := range decl {
-			for e := range strings.SplitSeq(v, ",") {
-				e = strings.Trim(e, " \t")
-				if e == "" || !isToken(e) {
-					continue
-				}
-				k := http.CanonicalHeaderKey(e)
-				if httpguts.ValidTrailerHeader(k) && !slices.Contains(w.trailers, k) {
-					w.trailers = append(w.trailers, k)
-				}
-			}
-		}
+		w.trailers = httpfield.AppendTrailerNames(w.trailers, decl)
 	}
 	if !w.hasTrailers {
-		for k := range h {
-			if strings.HasPrefix(k, http.TrailerPrefix) {
-				w.hasTrailers = true
-				break
-			}
-		}
+		w.hasTrailers = httpfield.HasTrailerPrefix(h)
 	}
 	w.fields = w.appendFields(w.fields[:0], false)
 	if !w.hasDate {
@@ -464,7 +450,7 @@ func (w *responseWriter) trailerFields() []hpack.HeaderField {
 	var out []hpack.HeaderField
 	for k, vv := range w.header {
 		name, ok := strings.CutPrefix(k, http.TrailerPrefix)
-		if !ok || !isToken(name) {
+		if !ok || !httpfield.IsToken(name) {
 			continue
 		}
 		name = http.CanonicalHeaderKey(name)
@@ -492,12 +478,7 @@ func (w *responseWriter) finish() {
 	if !w.hasTrailers {
 		// TrailerPrefix fields are meant to be set after the body was
 		// written, so after the snapshot.
-		for k := range w.header {
-			if strings.HasPrefix(k, http.TrailerPrefix) {
-				w.hasTrailers = true
-				break
-			}
-		}
+		w.hasTrailers = httpfield.HasTrailerPrefix(w.header)
 	}
 	if !w.sentHeader && w.clen < 0 && w.bodyAllowed && !w.hasTrailers && (!w.isHEAD || len(w.pend) > 0) {
 		w.clen = int64(len(w.pend)) // all of the body is here

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 	"github.com/mtlsgate/mtlsgate/internal/identity"
 	"github.com/mtlsgate/mtlsgate/internal/problem"
 )
@@ -146,7 +147,7 @@ func appendForwardedValue(b []byte, ip, host, proto string) []byte {
 	}
 	if host != "" {
 		b = append(b, ";host="...)
-		if isToken(host) {
+		if httpfield.IsToken(host) {
 			b = append(b, host...)
 		} else {
 			b = append(b, '"')
@@ -161,17 +162,6 @@ func appendForwardedValue(b []byte, ip, host, proto string) []byte {
 	}
 	b = append(b, ";proto="...)
 	return append(b, proto...)
-}
-
-// isToken reports whether s is an RFC 7230 token (can go unquoted).
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // bufferPool lends 32 KiB copy buffers to every route's proxy, so copying a

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+
+	"github.com/mtlsgate/mtlsgate/internal/httpfield"
 )
 
 // readSimpleResponse parses the common upstream answer without net/http:
@@ -63,7 +65,7 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 				colon = i
 				break
 			}
-			if !tokenByte(line[i]) {
+			if !httpfield.TokenByte(line[i]) {
 				return nil, 0, false
 			}
 		}
@@ -116,19 +118,6 @@ func indexCRLF(s string) int {
 }
 
 func digit(b byte) bool { return '0' <= b && b <= '9' }
-
-// tokenByte reports whether b may appear in a field name (RFC 9110 tchar).
-func tokenByte(b byte) bool {
-	switch {
-	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', digit(b):
-		return true
-	}
-	switch b {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
 
 // fieldText reports whether s is free of control characters other than
 // HTAB (and of DEL): a bare CR or LF, NUL and the like send the response
