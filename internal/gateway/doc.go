@@ -10,7 +10,10 @@
 // state: a listener whose name and address are unchanged keeps its socket and
 // picks up the new TLS configuration at its next handshake.
 //
-// TLS handshakes are run by the gateway's own accept loop (not by
-// net/http), so that every failed handshake can be explained and counted
-// with the client certificate that caused it.
+// TLS handshakes are run by the gateway's own accept loop, so that every
+// failed handshake can be explained and counted with the client
+// certificate that caused it. The goroutine that ran a handshake then
+// serves the connection: HTTP/2 (ALPN "h2") with internal/h2, anything
+// else with internal/h1; it goes back to the accept loop's pool of
+// workers when the connection ends or idles (see tlsListener).
 package gateway
