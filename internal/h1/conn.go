@@ -116,6 +116,7 @@ type conn struct {
 	idleDeadline time.Time // end of the current idle wait (zero: none)
 	graceExpired bool
 	parkID       uint32 // in the server's parker (0: not parked); guarded by its mutex
+	heapIdx      int    // in the parker's expiry heap (-1: not); guarded by its mutex
 	epollArmed   bool   // registered with the parker's epoll instance before
 }
 

@@ -6,6 +6,7 @@ import (
 	"container/heap"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -27,13 +28,13 @@ import (
 // socket is closed.
 type parker struct {
 	once    sync.Once
-	ok      bool
+	ok      atomic.Bool // init succeeded (set once, inside once)
 	epfd    int
 	f       *os.File // epfd, waited on through Go's poller
 	rc      syscall.RawConn
 	mu      sync.Mutex
 	parked  map[uint32]*conn
-	expiry  expiryHeap
+	expiry  expiryHeap // parked connections with an idle deadline
 	nextID  uint32
 	waitDL  time.Time // the deadline the waiting goroutine was given
 	closed  bool
@@ -61,10 +62,10 @@ func (p *parker) init() bool {
 		p.rc = rc
 		p.parked = make(map[uint32]*conn)
 		p.stopped = make(chan struct{})
-		p.ok = true
+		p.ok.Store(true)
 		go p.run()
 	})
-	return p.ok
+	return p.ok.Load()
 }
 
 // park registers c, whose goroutine is about to end. False means it could
@@ -81,17 +82,19 @@ func (p *parker) park(c *conn) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	// Shutdown's closeIdle may have claimed the connection (csIdle ->
+	// csClosing) after it decided to park and before this lock: then it
+	// found nothing to unpark, and only a goroutine (the caller's
+	// fallback, conn.resume) will end it.
+	if p.closed || c.state.Load() != csIdle {
 		return false
 	}
 	p.nextID++
-	if p.nextID == 0 {
-		p.nextID++
-	}
 	id := p.nextID
-	for p.parked[id] != nil {
+	for id == 0 || p.parked[id] != nil {
 		id++
 	}
+	p.nextID = id
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(id)}
 	var cerr error
 	err = raw.Control(func(fd uintptr) {
@@ -111,7 +114,7 @@ func (p *parker) park(c *conn) bool {
 	p.parked[id] = c
 	dl := c.idleDeadline
 	if !dl.IsZero() {
-		heap.Push(&p.expiry, expiry{at: dl, id: id})
+		heap.Push(&p.expiry, c)
 		if p.waitDL.IsZero() || dl.Before(p.waitDL) {
 			p.waitDL = dl
 			_ = p.f.SetReadDeadline(dl)
@@ -122,7 +125,7 @@ func (p *parker) park(c *conn) bool {
 
 // unpark takes c out of the parker; false if it was not parked.
 func (p *parker) unpark(c *conn) bool {
-	if !p.ok {
+	if !p.ok.Load() {
 		return false
 	}
 	p.mu.Lock()
@@ -137,6 +140,9 @@ func (p *parker) takeLocked(id uint32) *conn {
 	}
 	delete(p.parked, id)
 	c.parkID = 0
+	if c.heapIdx >= 0 {
+		heap.Remove(&p.expiry, c.heapIdx)
+	}
 	return c
 }
 
@@ -161,18 +167,12 @@ func (p *parker) run() {
 		})
 		now := time.Now()
 		p.mu.Lock()
-		for len(p.expiry) > 0 && !p.expiry[0].at.After(now) {
-			e := heap.Pop(&p.expiry).(expiry)
-			if c := p.takeLocked(e.id); c != nil {
-				wake = append(wake, c)
-			}
-		}
-		for len(p.expiry) > 0 && p.parked[p.expiry[0].id] == nil {
-			heap.Pop(&p.expiry) // woken before it expired
+		for len(p.expiry) > 0 && !p.expiry[0].idleDeadline.After(now) {
+			wake = append(wake, p.takeLocked(p.expiry[0].parkID))
 		}
 		dl := time.Time{}
 		if len(p.expiry) > 0 {
-			dl = p.expiry[0].at
+			dl = p.expiry[0].idleDeadline
 		}
 		if !dl.Equal(p.waitDL) {
 			p.waitDL = dl
@@ -194,7 +194,8 @@ func (p *parker) run() {
 // close resumes every parked connection (each then sees the server
 // closing, or its own state, and ends) and stops the parker.
 func (p *parker) close() {
-	if !p.ok {
+	p.once.Do(func() {}) // a park setting the parker up has finished
+	if !p.ok.Load() {
 		return
 	}
 	p.mu.Lock()
@@ -216,20 +217,27 @@ func (p *parker) close() {
 	<-p.stopped
 }
 
-type expiry struct {
-	at time.Time
-	id uint32
-}
-
-type expiryHeap []expiry
+// expiryHeap orders parked connections by idle deadline; each knows its
+// index (conn.heapIdx, -1 when not in the heap), so a connection woken by
+// data leaves the heap at once.
+type expiryHeap []*conn
 
 func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].idleDeadline.Before(h[j].idleDeadline) }
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = i, j
+}
+func (h *expiryHeap) Push(x any) {
+	c := x.(*conn)
+	c.heapIdx = len(*h)
+	*h = append(*h, c)
+}
 func (h *expiryHeap) Pop() any {
 	old := *h
-	e := old[len(old)-1]
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	return e
+	c.heapIdx = -1
+	return c
 }

@@ -254,7 +254,7 @@ var (
 
 // newConn sets a connection up: base context, TLS state, addresses.
 func (s *Server) newConn(nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc}
+	c := &conn{s: s, nc: nc, heapIdx: -1}
 	ctx := context.Background()
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, nc)

@@ -24,7 +24,7 @@ import (
 // Sample is what Trimmer reads from the runtime at every tick.
 type Sample struct {
 	Allocated uint64 // bytes allocated since the process started
-	Resident  uint64 // heap bytes backed by memory: objects, span waste, free
+	Resident  uint64 // heap bytes a collection and a trim can act on: objects (live or dead) and free pages
 	Live      uint64 // heap bytes marked live by the last collection
 	Released  uint64 // heap bytes already returned to the OS
 }
@@ -129,7 +129,7 @@ func (t *Trimmer) trim() {
 var names = []string{
 	"/gc/heap/allocs:bytes",
 	"/memory/classes/heap/objects:bytes",
-	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/heap/unused:bytes", // read, not used: see read
 	"/memory/classes/heap/free:bytes",
 	"/gc/heap/live:bytes",
 	"/memory/classes/heap/released:bytes",
@@ -151,9 +151,12 @@ func (t *Trimmer) read(s *Sample) {
 		}
 		return ms[i].Value.Uint64()
 	}
+	// Unused space inside partly used pages (/memory/classes/heap/unused)
+	// is left out: no trim can return it, and counting it would make a
+	// fragmented but quiet heap trim again every MinGap.
 	*s = Sample{
 		Allocated: v(0),
-		Resident:  v(1) + v(2) + v(3),
+		Resident:  v(1) + v(3),
 		Live:      v(4),
 		Released:  v(5),
 	}

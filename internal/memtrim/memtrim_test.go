@@ -120,3 +120,25 @@ func TestRealRuntime(t *testing.T) {
 		t.Fatal("a trim after freeing 64 MiB returned nothing")
 	}
 }
+
+// TestFragmentedQuietHeapTrimsOnce: a heap whose only waste is space
+// inside partly used pages (which no trim returns) is trimmed once after
+// its garbage, not again every MinGap while it stays quiet.
+func TestFragmentedQuietHeapTrimsOnce(t *testing.T) {
+	keep := make([][]byte, 0, 1<<16)
+	for i := 0; i < 1<<19; i++ {
+		b := make([]byte, 64)
+		if i%8 == 0 {
+			keep = append(keep, b) // every 8th survives: pages stay partly used
+		}
+	}
+	runtime.GC()
+	tr := &Trimmer{Interval: 5 * time.Millisecond, MinGap: time.Millisecond, MinReclaim: 1 << 20}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	tr.Run(ctx)
+	runtime.KeepAlive(keep)
+	if n := tr.Trims(); n > 2 {
+		t.Errorf("%d trims of a quiet heap whose waste is only inside partly used pages, want at most 2", n)
+	}
+}

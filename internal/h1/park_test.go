@@ -1,0 +1,137 @@
+//go:build linux
+
+package h1
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestParkAfterShutdownSweep replays an interleaving of a
+// connection's goroutine and Shutdown: next() saw the connection idle
+// after its grace and returned waitHandoff; before loop() called
+// park.park, Shutdown's closeIdle claimed it (CAS csIdle -> csClosing,
+// deadline moved, unpark found nothing parked). park does not look at the
+// state, so the connection is parked although it is csClosing: closeIdle
+// never CASes it again, so nothing wakes it but client data or its
+// IdleTimeout, and Shutdown (a reload's drain) waits that long.
+func TestParkAfterShutdownSweep(t *testing.T) {
+	srv := &Server{IdleGrace: time.Millisecond, IdleTimeout: time.Minute, Handler: &recorder{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.newConn(sc)
+	if !srv.track(c) {
+		t.Fatal("not tracked")
+	}
+	// The connection's goroutine: idle, grace expired, about to park.
+	c.idleDeadline = time.Now().Add(srv.IdleTimeout)
+	c.state.Store(csIdle)
+	// Shutdown's first sweep runs now.
+	srv.inShutdown.Store(true)
+	srv.closeIdle()
+	// The goroutine goes on and parks the connection.
+	if !srv.park.park(c) {
+		go c.resume() // what loop does when park refuses: the connection ends
+	}
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (a connection parked after Shutdown claimed it is only woken at IdleTimeout)", err)
+	}
+}
+
+// TestParkExpiryHeapBounded: a connection woken by readiness leaves its
+// expiry entry in the heap; run only drops such entries from the top. With
+// one connection parked idle (its live entry is the oldest), every entry a
+// busy keep-alive connection leaves behind (one per request that comes a
+// little more than IdleGrace after the last) stays until that idle one
+// expires or wakes: the heap holds (requests per IdleTimeout) entries, not
+// (parked connections).
+func TestParkExpiryHeapBounded(t *testing.T) {
+	srv := &Server{
+		IdleGrace:   time.Millisecond,
+		IdleTimeout: time.Minute,
+		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+	}
+	ts := startServer(t, srv, nil)
+	get := func(c net.Conn, br *bufio.Reader) {
+		t.Helper()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodyString(resp)
+	}
+	idle := ts.dial()
+	idle.SetDeadline(time.Now().Add(20 * time.Second))
+	get(idle, bufio.NewReader(idle)) // then parked and left idle
+	time.Sleep(10 * time.Millisecond)
+	c := ts.dial()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	const n = 200
+	for i := 0; i < n; i++ {
+		get(c, br)
+		time.Sleep(4 * time.Millisecond) // past the grace: parked
+	}
+	srv.park.mu.Lock()
+	entries, parked := len(srv.park.expiry), len(srv.park.parked)
+	srv.park.mu.Unlock()
+	t.Logf("%d requests on a busy connection: %d expiry entries, %d parked", n, entries, parked)
+	if entries > 4*(parked+1) {
+		t.Errorf("expiry heap holds %d entries for %d parked connection(s): stale entries stay until IdleTimeout", entries, parked)
+	}
+}
+
+// TestParkerInitRace: parker.unpark (Shutdown's closeIdle) and
+// parker.close (Close) read p.ok without synchronisation while the first
+// park of another connection may be writing it in init. Fails under -race.
+func TestParkerInitRace(t *testing.T) {
+	srv := &Server{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := srv.newConn(sc)
+	other := srv.newConn(sc)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); srv.park.park(c) }()
+	go func() { defer wg.Done(); srv.park.unpark(other) }()
+	wg.Wait()
+	srv.park.mu.Lock()
+	srv.park.takeLocked(c.parkID)
+	srv.park.mu.Unlock()
+	srv.park.close()
+}
