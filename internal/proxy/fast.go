@@ -346,6 +346,9 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 			pc.rdl = now.Add(d)
 			_ = pc.c.SetReadDeadline(pc.rdl)
 		}
+	} else if !pc.rdl.IsZero() {
+		pc.rdl = time.Time{} // e.g. the past one tlsHoldsMore left
+		_ = pc.c.SetReadDeadline(pc.rdl)
 	}
 	if err := req.Context().Err(); err != nil {
 		return nil, err
@@ -419,11 +422,34 @@ func (pc *fastConn) release(closeConn bool) {
 	// Bytes beyond the response (an upstream that sent more than its
 	// Content-Length) would become the next client's response: never pool
 	// such a connection.
-	if closeConn || pc.br.Buffered() > 0 {
+	if closeConn || pc.br.Buffered() > 0 || pc.tlsHoldsMore() {
 		pc.close()
 		return
 	}
 	pc.t.put(pc)
+}
+
+// tlsHoldsMore reports whether the TLS layer already holds bytes beyond
+// the response: a whole record that came in the same socket read as the
+// response's last one sits in crypto/tls's buffer, where neither
+// br.Buffered nor the idle peek at the socket can see it. A read with a
+// deadline in the past returns such bytes (or the EOF of a close_notify)
+// without a system call, and otherwise times out at once without one. The
+// read deadline then stays in the past while the connection is pooled
+// (the idle peek ignores deadlines; the next request sets a fresh one).
+func (pc *fastConn) tlsHoldsMore() bool {
+	if _, ok := pc.c.(*tls.Conn); !ok {
+		return false
+	}
+	pc.rdl = aLongTimeAgo
+	_ = pc.c.SetReadDeadline(aLongTimeAgo)
+	_, err := pc.br.Peek(1)
+	return !isTimeoutErr(err)
+}
+
+func isTimeoutErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // errClosedIdleOr classifies an error seen before any response byte: an EOF
