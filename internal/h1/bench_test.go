@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,15 +9,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/internal/servertest"
 )
 
 // The benchmarks compare this server with net/http's on the same
@@ -48,12 +44,6 @@ var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request)
 	w.Header()["Content-Type"] = ctPlain
 	w.Write(okBody)
 })
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func BenchmarkServeKeepAlive(b *testing.B) {
 	for _, transport := range []string{"tls", "tcp"} {
@@ -143,11 +133,11 @@ func benchKeepAlive(b *testing.B, server string, useTLS bool) {
 
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := servertest.CPUTime()
 	for b.Loop() {
 		cl.roundTrip(b)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(servertest.CPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
 	b.StopTimer()
 	c.Close()
 	ln.Close()
@@ -415,7 +405,7 @@ func BenchmarkServeKeepAliveParallel(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.SetParallelism(8)
-			cpu0 := cpuTime()
+			cpu0 := servertest.CPUTime()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				c, err := tls.Dial("tcp", ln.Addr().String(), cliConf)
@@ -429,7 +419,7 @@ func BenchmarkServeKeepAliveParallel(b *testing.B) {
 					cl.roundTrip(b)
 				}
 			})
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(servertest.CPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }
@@ -447,17 +437,7 @@ func BenchmarkServerCPU(b *testing.B) {
 
 func benchServerCPU(b *testing.B, server string) {
 	dir := b.TempDir()
-	ca := testpki.NewRootCA(b, "bench CA")
-	srvLeaf := ca.Issue(b, testpki.Options{CN: "server", DNS: []string{"localhost"}})
-	cliLeaf := ca.Issue(b, testpki.Options{CN: "client"})
-	testpki.WriteFile(b, dir, "ca.pem", testpki.CertPEM(ca.Cert))
-	cliLeaf.WriteLeaf(b, dir, "client")
-	srvConf := &tls.Config{
-		Certificates: []tls.Certificate{srvLeaf.TLSCertificate()},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		NextProtos:   []string{"http/1.1"},
-	}
+	srvConf := servertest.PKI(b, dir, "http/1.1")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -498,57 +478,19 @@ func benchServerCPU(b *testing.B, server string) {
 		defer hs.Close()
 		go hs.Serve(tls.NewListener(ln, srvConf))
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$")
-	cmd.Env = append(os.Environ(), "H1_LOAD_ADDR="+ln.Addr().String(), "H1_LOAD_DIR="+dir,
-		"H1_LOAD_N="+strconv.Itoa(b.N), "H1_LOAD_CONNS=16")
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Wait()
-	out := bufio.NewScanner(stdout)
-	expect := func(s string) {
-		for out.Scan() {
-			if out.Text() == s {
-				return
-			}
-		}
-		b.Fatalf("load client ended before %q", s)
-	}
-	expect("READY")
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	io.WriteString(stdin, "GO\n")
-	expect("DONE")
-	cpu := cpuTime() - cpu0
-	b.StopTimer()
-	stdin.Close()
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	servertest.MeasureCPU(b, "TestLoadClient", ln.Addr().String(), dir, 16)
 }
 
 // TestLoadClient is the child process of BenchmarkServerCPU.
 func TestLoadClient(t *testing.T) {
-	addr := os.Getenv("H1_LOAD_ADDR")
-	if addr == "" {
+	load := servertest.Child(t, "http/1.1")
+	if load == nil {
 		t.Skip("child process of BenchmarkServerCPU")
 	}
-	dir := os.Getenv("H1_LOAD_DIR")
-	n, _ := strconv.Atoi(os.Getenv("H1_LOAD_N"))
-	conns, _ := strconv.Atoi(os.Getenv("H1_LOAD_CONNS"))
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	conf := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost", NextProtos: []string{"http/1.1"}}
-	clients := make([]*rawClient, conns)
+	clients := make([]*rawClient, load.Conns)
 	tb := &testing.B{}
 	for i := range clients {
-		c, err := tls.Dial("tcp", addr, conf)
+		c, err := tls.Dial("tcp", load.Addr, load.TLS)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -556,30 +498,12 @@ func TestLoadClient(t *testing.T) {
 		clients[i] = &rawClient{c: c, buf: make([]byte, 4096)}
 		clients[i].roundTrip(tb)
 	}
-	fmt.Println("READY")
-	in := bufio.NewScanner(os.Stdin)
-	in.Scan()
-	var wg sync.WaitGroup
-	for i, cl := range clients {
-		k := n / conns
-		if i < n%conns {
-			k++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range k {
-				cl.roundTrip(tb)
-			}
-		}()
-	}
-	wg.Wait()
-	fmt.Println("DONE")
-	in.Scan() // wait for the parent to close stdin
+	load.Run(func(i int) { clients[i].roundTrip(tb) })
 }
 
 // TestServeForeground serves the benchmark handler until stdin is closed,
-// for outside tools (strace -c, perf) driven by TestLoadClient:
+// for outside tools (strace -c, perf) driven by TestLoadClient (with
+// SERVERTEST_ADDR, SERVERTEST_DIR, SERVERTEST_N and SERVERTEST_CONNS set):
 //
 //	H1_SERVE=h1 H1_LOAD_DIR=dir go test -run '^TestServeForeground$' ./internal/h1/
 //

@@ -1,23 +1,14 @@
 package h2
 
 import (
-	"bufio"
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/mtlsgate/mtlsgate/internal/testpki"
+	"github.com/mtlsgate/mtlsgate/internal/servertest"
 	"golang.org/x/net/http2"
 )
 
@@ -27,7 +18,7 @@ import (
 //	go test -run '^$' -bench ServerCPU -benchtime 20000x ./internal/h2/
 //
 // BenchmarkServerCPU measures the server process alone: the load comes
-// from a child process (H2_LOAD_CONNS keep-alive mTLS TLS 1.3 HTTP/2
+// from a child process (16 keep-alive mTLS TLS 1.3 HTTP/2
 // connections, one x/net http2.Transport each, one stream at a time per
 // connection, small GETs), and cpu-ns/op is this process's CPU time
 // (user+system) per request: TLS, syscalls, runtime and HTTP/2. allocs/op
@@ -44,12 +35,6 @@ var benchHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request)
 	w.Write(benchBody)
 })
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func BenchmarkServerCPU(b *testing.B) {
 	for _, server := range []string{"h2", "nethttp"} {
 		b.Run(server, func(b *testing.B) { benchServerCPU(b, server, 16) })
@@ -58,18 +43,7 @@ func BenchmarkServerCPU(b *testing.B) {
 
 func benchServerCPU(b *testing.B, server string, conns int) {
 	dir := b.TempDir()
-	ca := testpki.NewRootCA(b, "bench CA")
-	srvLeaf := ca.Issue(b, testpki.Options{CN: "server", DNS: []string{"localhost"}})
-	cliLeaf := ca.Issue(b, testpki.Options{CN: "client"})
-	testpki.WriteFile(b, dir, "ca.pem", testpki.CertPEM(ca.Cert))
-	cliLeaf.WriteLeaf(b, dir, "client")
-	srvConf := &tls.Config{
-		Certificates: []tls.Certificate{srvLeaf.TLSCertificate()},
-		ClientCAs:    ca.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		NextProtos:   []string{"h2"},
-		MinVersion:   tls.VersionTLS13,
-	}
+	srvConf := servertest.PKI(b, dir, "h2")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -101,55 +75,17 @@ func benchServerCPU(b *testing.B, server string, conns int) {
 		defer hs.Close()
 		go hs.ServeTLS(ln, "", "")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoadClient$")
-	cmd.Env = append(os.Environ(), "H2_LOAD_ADDR="+ln.Addr().String(), "H2_LOAD_DIR="+dir,
-		"H2_LOAD_N="+strconv.Itoa(b.N), "H2_LOAD_CONNS="+strconv.Itoa(conns))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer cmd.Wait()
-	out := bufio.NewScanner(stdout)
-	expect := func(s string) {
-		for out.Scan() {
-			if out.Text() == s {
-				return
-			}
-		}
-		b.Fatalf("load client ended before %q", s)
-	}
-	expect("READY")
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	io.WriteString(stdin, "GO\n")
-	expect("DONE")
-	cpu := cpuTime() - cpu0
-	b.StopTimer()
-	stdin.Close()
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	servertest.MeasureCPU(b, "TestLoadClient", ln.Addr().String(), dir, conns)
 }
 
 // TestLoadClient is the child process of BenchmarkServerCPU.
 func TestLoadClient(t *testing.T) {
-	addr := os.Getenv("H2_LOAD_ADDR")
-	if addr == "" {
+	load := servertest.Child(t, "h2")
+	if load == nil {
 		t.Skip("child process of BenchmarkServerCPU")
 	}
-	dir := os.Getenv("H2_LOAD_DIR")
-	n, _ := strconv.Atoi(os.Getenv("H2_LOAD_N"))
-	conns, _ := strconv.Atoi(os.Getenv("H2_LOAD_CONNS"))
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
-	conf := &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: "localhost", NextProtos: []string{"h2"}}
-	clients := make([]*http.Client, conns)
+	addr, conf := load.Addr, load.TLS
+	clients := make([]*http.Client, load.Conns)
 	url := "https://" + addr + "/bench/path?x=1"
 	get := func(cl *http.Client) {
 		req, _ := http.NewRequest("GET", url, nil)
@@ -173,24 +109,5 @@ func TestLoadClient(t *testing.T) {
 		clients[i] = &http.Client{Transport: tr}
 		get(clients[i])
 	}
-	fmt.Println("READY")
-	in := bufio.NewScanner(os.Stdin)
-	in.Scan()
-	var wg sync.WaitGroup
-	for i, cl := range clients {
-		k := n / conns
-		if i < n%conns {
-			k++
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range k {
-				get(cl)
-			}
-		}()
-	}
-	wg.Wait()
-	fmt.Println("DONE")
-	in.Scan() // wait for the parent to close stdin
+	load.Run(func(i int) { get(clients[i]) })
 }
