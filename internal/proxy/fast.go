@@ -359,11 +359,12 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 	var resp *http.Response
 	pc.lr.n = maxResponseHeaderBytes
 	for {
-		r, n, simple := readSimpleResponse(pc.br, req)
+		sr, n, simple := readSimpleResponse(pc.br, req)
 		if simple {
-			resp = r
+			resp = &sr.resp
 			if n > 0 {
-				b := &fastBody{pc: pc}
+				b := &sr.body
+				b.pc = pc
 				b.lb = lengthBody{br: pc.br, n: n}
 				b.rc = &b.lb
 				resp.Body = b

@@ -18,13 +18,13 @@ import (
 // tokens, values free of control characters, no obs-fold). For that
 // subset it yields what http.ReadResponse would (the differential fuzz
 // target checks it) at a fraction of the allocations: the head becomes one
-// string, every name and value a substring of it, and all values share one
-// backing array.
+// string, every name and value a substring of it, and the response, its
+// body reader and (up to 8) values share one allocation.
 //
 // ok false means "not this subset": nothing was consumed and the caller
 // reads the response with http.ReadResponse, which then applies its own
 // rules and errors.
-func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Response, bodyLen int64, ok bool) {
+func readSimpleResponse(br *bufio.Reader, req *http.Request) (sr *simpleResponse, bodyLen int64, ok bool) {
 	if req.Method == http.MethodHead {
 		return nil, 0, false
 	}
@@ -51,8 +51,12 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 		return nil, 0, false
 	}
 
+	sr = new(simpleResponse)
 	h := make(http.Header, lines-1)
-	vals := make([]string, lines-1)
+	vals := sr.vals[:]
+	if lines-1 > len(vals) {
+		vals = make([]string, lines-1)
+	}
 	nv := 0
 	bodyLen = -1
 	for rest := head[nl+2:]; rest != ""; {
@@ -100,12 +104,20 @@ func readSimpleResponse(br *bufio.Reader, req *http.Request) (resp *http.Respons
 		return nil, 0, false // delimited by the connection's end
 	}
 	_, _ = br.Discard(len(raw) + 2)
-	resp = &http.Response{
+	sr.resp = http.Response{
 		Status: line[9:], StatusCode: code,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: bodyLen, Request: req, Body: http.NoBody,
 	}
-	return resp, bodyLen, true
+	return sr, bodyLen, true
+}
+
+// simpleResponse is a response read by readSimpleResponse together with
+// its body reader and the backing of its field values: one allocation.
+type simpleResponse struct {
+	resp http.Response
+	body fastBody
+	vals [8]string
 }
 
 // indexCRLF returns the index of the first CRLF in s, which has one.
