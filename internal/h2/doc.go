@@ -164,7 +164,8 @@
 //     SETTINGS, PING (either way), useless frames (PRIORITY,
 //     PRIORITY_UPDATE, unknown types, empty DATA without END_STREAM,
 //     zero-increment WINDOW_UPDATE, RST_STREAM on closed streams, requests
-//     refused as malformed or beyond MaxConcurrentStreams) or resets of
+//     refused as malformed or beyond MaxConcurrentStreams, requests
+//     answered without a handler: 431, 417) or resets of
 //     streams whose handler was still running (rapid reset,
 //     CVE-2023-44487; each stream completed normally earns one reset
 //     back) end the connection with GOAWAY(ENHANCE_YOUR_CALM). Streams

@@ -172,3 +172,33 @@ func TestClientNeverReads(t *testing.T) {
 	}
 	rc.waitDone()
 }
+
+// TestAnswerFlood: requests answered without a handler (431 for a head
+// beyond MaxHeaderBytes, 417 for an unsupported expectation) cost a
+// header-block decode each; beyond floodMax of them the connection ends.
+func TestAnswerFlood(t *testing.T) {
+	checkGoroutines(t)
+	v80 := string(bytes.Repeat([]byte("a"), 80))
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"431", []string{"x-a", v80, "x-b", v80, "x-c", v80, "x-d", v80}}, // each string under the limit
+		{"417", []string{"expect", "bogus"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &Server{Handler: okHandler, MaxHeaderBytes: 256}
+			rc := newRaw(t, srv)
+			kv := append([]string{":method", "GET", ":scheme", "https", ":path", "/", ":authority", "a"}, tc.extra...)
+			enc := rc.block(kv...)
+			go rc.write(frameBytes(func(fr *http2.Framer) {
+				for i := range floodMax + 10 {
+					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: enc, EndStream: true, EndHeaders: true})
+				}
+			}))
+			rc.expectGoAway(http2.ErrCodeEnhanceYourCalm)
+			rc.c.Close()
+			rc.waitDone()
+		})
+	}
+}

@@ -283,6 +283,11 @@ func (c *conn) newStream() error {
 	case hb.invalid:
 		return c.refuse(id, http2.ErrCodeProtocol, &c.useless)
 	case hb.truncated:
+		// Answered without a handler, but each one cost a header-block
+		// decode: counted like a refused stream.
+		if c.useless.hit() {
+			return errCalm
+		}
 		c.replyStatus(id, http.StatusRequestHeaderFieldsTooLarge, hb.endStream)
 		return nil
 	case full:
@@ -296,6 +301,9 @@ func (c *conn) newStream() error {
 	}
 	if st.expectFail {
 		c.putStream(st)
+		if c.useless.hit() {
+			return errCalm
+		}
 		c.replyStatus(id, http.StatusExpectationFailed, hb.endStream)
 		return nil
 	}
