@@ -384,20 +384,7 @@ func BenchmarkServeKeepAliveParallel(b *testing.B) {
 			case "h1":
 				srv := &Server{Handler: benchHandler, IdleTimeout: time.Minute}
 				defer srv.Close()
-				go func() {
-					for {
-						c, err := ln.Accept()
-						if err != nil {
-							return
-						}
-						go func() {
-							tc := tls.Server(c, srvConf)
-							if tc.Handshake() == nil {
-								srv.ServeConn(tc)
-							}
-						}()
-					}
-				}()
+				servertest.ServeTLS(ln, srvConf, srv.ServeConn)
 			case "nethttp":
 				hs := &http.Server{Handler: benchHandler, IdleTimeout: time.Minute, ErrorLog: discardLogger()}
 				defer hs.Close()
@@ -458,20 +445,7 @@ func benchServerCPU(b *testing.B, server string) {
 		srv := &Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: time.Minute, IdleTimeout: time.Minute}
 		defer srv.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					tc := tls.Server(c, srvConf)
-					if tc.Handshake() == nil {
-						go srv.ServeConn(tc) // fresh goroutine, as the gateway will
-					}
-				}()
-			}
-		}()
+		servertest.ServeTLS(ln, srvConf, srv.ServeConn)
 	case "nethttp":
 		hs := &http.Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: time.Minute, IdleTimeout: time.Minute, ErrorLog: discardLogger()}
@@ -532,20 +506,7 @@ func TestServeForeground(t *testing.T) {
 	switch server {
 	case "h1":
 		srv := &Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					tc := tls.Server(c, srvConf)
-					if tc.Handshake() == nil {
-						go srv.ServeConn(tc)
-					}
-				}()
-			}
-		}()
+		servertest.ServeTLS(ln, srvConf, srv.ServeConn)
 	case "nethttp":
 		hs := &http.Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 		go hs.Serve(tls.NewListener(ln, srvConf))

@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -54,20 +53,7 @@ func benchServerCPU(b *testing.B, server string, conns int) {
 		srv := &Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: time.Minute, IdleTimeout: time.Minute}
 		defer srv.Close()
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					tc := tls.Server(c, srvConf)
-					if tc.Handshake() == nil {
-						go srv.ServeConn(tc) // fresh goroutine, as the gateway will
-					}
-				}()
-			}
-		}()
+		servertest.ServeTLS(ln, srvConf, srv.ServeConn)
 	case "nethttp":
 		hs := &http.Server{Handler: benchHandler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
 			WriteTimeout: time.Minute, IdleTimeout: time.Minute, TLSConfig: srvConf}

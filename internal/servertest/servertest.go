@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,4 +143,26 @@ func (l *Load) Run(request func(conn int)) {
 	wg.Wait()
 	fmt.Println("DONE")
 	in.Scan() // until the parent closes stdin
+}
+
+// ServeTLS accepts connections on ln until it is closed, runs each TLS
+// handshake on a goroutine of its own and, when it succeeds, calls serve on
+// that same goroutine, as the gateway's listener does.
+func ServeTLS(ln net.Listener, conf *tls.Config, serve func(net.Conn)) {
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				tc := tls.Server(c, conf)
+				if tc.Handshake() != nil {
+					c.Close()
+					return
+				}
+				serve(tc)
+			}()
+		}
+	}()
 }
