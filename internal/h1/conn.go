@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/connctx"
 )
 
 // Connection states as seen by Shutdown (conn.state).
@@ -54,11 +56,11 @@ const (
 // its ResponseWriter is on the connection (resp), so a ResponseWriter kept
 // past its request can only ever disturb its own connection.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	tc     *tls.Conn // nc as a TLS connection, or nil
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	s    *Server
+	nc   net.Conn
+	tc   *tls.Conn       // nc as a TLS connection, or nil
+	ctx  context.Context // &cctx
+	cctx connctx.Ctx     // cancelled with the connection's end (Cancel)
 	// tmpl is a zero request carrying ctx, copied per request, and
 	// tlsState the connection's TLS state. Both are dropped while the
 	// connection is parked and made again when it resumes.
@@ -216,7 +218,7 @@ func (c *conn) done(handedOff *bool) {
 	if c.bgTimer != nil {
 		c.bgTimer.Stop()
 	}
-	c.cancel(ErrConnDone)
+	c.cctx.Cancel(ErrConnDone)
 	if c.body != nil {
 		c.body.finish()
 		c.body = nil

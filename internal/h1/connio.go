@@ -15,7 +15,7 @@ func (c *conn) write(b []byte) {
 	}
 	if _, err := c.nc.Write(b); err != nil {
 		c.werr = err
-		c.cancel(err)
+		c.cctx.Cancel(err)
 	}
 }
 
@@ -33,7 +33,7 @@ func (c *conn) writeContinue() error {
 	}
 	c.canContinue = false
 	if _, err := c.nc.Write(continueLine); err != nil {
-		c.cancel(err)
+		c.cctx.Cancel(err)
 		return err
 	}
 	return nil

@@ -138,7 +138,7 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	for c := range s.conns {
 		c.state.Store(csClosing)
-		c.cancel(ErrServerClosed)
+		c.cctx.Cancel(ErrServerClosed)
 		c.rawClose()
 	}
 	s.mu.Unlock()
@@ -262,8 +262,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 			panic("h1: ConnContext returned nil")
 		}
 	}
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	c.cctx.Init(ctx, nc.LocalAddr())
+	c.ctx = &c.cctx
 	if tc, ok := nc.(*tls.Conn); ok {
 		c.tc = tc
 	}

@@ -68,7 +68,7 @@ func (c *conn) watch() {
 				n, err := c.nc.Read(c.bgBuf[:])
 				c.bgN, c.bgErr = n, err
 				if n == 0 && !c.bgAbort.Load() && !isTimeout(err) {
-					c.cancel(ErrClientGone)
+					c.cctx.Cancel(ErrClientGone)
 				}
 				c.bgPending.Store(false) // before stopWatch can arm again
 				c.bgDone <- struct{}{}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mtlsgate/mtlsgate/internal/connctx"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -77,9 +78,9 @@ const (
 type conn struct {
 	s          *Server
 	nc         net.Conn
-	tc         *tls.Conn // nc as a TLS connection, or nil
-	ctx        context.Context
-	cancel     context.CancelCauseFunc
+	tc         *tls.Conn       // nc as a TLS connection, or nil
+	ctx        context.Context // &cctx
+	cctx       connctx.Ctx     // cancelled with the connection's end (cancelConn)
 	remoteAddr string
 	tlsState   *tls.ConnectionState
 
@@ -467,8 +468,27 @@ func (c *conn) abort(cause error) {
 	c.closed = true
 	c.flow.Broadcast()
 	c.mu.Unlock()
-	c.cancel(cause)
+	c.cancelConn(cause)
 	c.rawClose()
+}
+
+// cancelConn cancels the connection's context with cause, and with it
+// every stream's, and fires the watch slots of the streams still open
+// (stream contexts are connctx.InitOwned: the connection fires them).
+func (c *conn) cancelConn(cause error) {
+	c.cctx.Cancel(cause)
+	var buf [16]*connctx.Ctx
+	ctxs := buf[:0]
+	c.mu.Lock()
+	for _, st := range c.streams {
+		if st.ctx != nil {
+			ctxs = append(ctxs, st.ctx)
+		}
+	}
+	c.mu.Unlock()
+	for _, x := range ctxs {
+		x.Fire()
+	}
 }
 
 // rawClose closes the socket without a TLS close_notify.
@@ -515,7 +535,7 @@ func (c *conn) finish(why error) {
 	if sendGoAway {
 		c.writeGoAway(lastID, ce.code)
 	}
-	c.cancel(cause)
+	c.cancelConn(cause)
 	for _, b := range bodies {
 		b.fail(ErrConnDone)
 	}

@@ -124,7 +124,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c := s.newConn(nc)
 	if !s.track(c) {
 		c.hook(http.StateNew)
-		c.cancel(ErrServerClosed)
+		c.cctx.Cancel(ErrServerClosed)
 		_ = nc.Close()
 		c.hook(http.StateClosed)
 		return
@@ -269,8 +269,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 			panic("h2: ConnContext returned nil")
 		}
 	}
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
-	c.ctx, c.cancel = context.WithCancelCause(ctx)
+	c.cctx.Init(ctx, nc.LocalAddr())
+	c.ctx = &c.cctx
 	if tc, ok := nc.(*tls.Conn); ok {
 		c.tc = tc
 	}

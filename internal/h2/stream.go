@@ -1,7 +1,6 @@
 package h2
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/mtlsgate/mtlsgate/internal/connctx"
 )
 
 // errMalformed is the cause of a stream reset for a malformed request.
@@ -19,12 +20,11 @@ var errMalformed = errors.New("h2: malformed request")
 // its return can only ever reach its own connection, as with h1) and only
 // once the stream is closed and its handler has returned.
 type stream struct {
-	c      *conn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	req    *http.Request // what the handler got (fresh per stream)
-	body   *reqBody      // nil when the request has no body
+	c    *conn
+	id   uint32
+	ctx  *connctx.Ctx  // fresh per stream: a handler may keep it
+	req  *http.Request // what the handler got (fresh per stream)
+	body *reqBody      // nil when the request has no body
 
 	// Reused request parts.
 	reqTmpl http.Request
@@ -88,7 +88,7 @@ func (c *conn) putStreamLocked(st *stream) {
 	st.vals = st.vals[:0]
 	st.reqTmpl = http.Request{}
 	st.url = url.URL{}
-	st.ctx, st.cancel, st.req, st.body = nil, nil, nil, nil
+	st.ctx, st.req, st.body = nil, nil, nil
 	st.expectCont, st.expectFail = false, false
 	st.remoteClosed, st.localClosed, st.reset, st.inMap, st.handlerDone = false, false, false, false, false
 	st.hdrSent, st.contSent = false, false
@@ -106,7 +106,8 @@ func (c *conn) putStream(st *stream) {
 // startStream registers st and runs its handler on a new goroutine.
 func (c *conn) startStream(st *stream, endStream bool) {
 	s := c.s
-	st.ctx, st.cancel = context.WithCancelCause(c.ctx)
+	st.ctx = new(connctx.Ctx)
+	st.ctx.InitOwned(c.ctx, nil)
 	r := st.reqTmpl.WithContext(st.ctx)
 	st.req = r
 	now := time.Now()
@@ -189,7 +190,7 @@ func (st *stream) run() {
 		}
 		w.abort(p != http.ErrAbortHandler)
 	}
-	st.cancel(ErrHandlerDone)
+	st.ctx.Cancel(ErrHandlerDone)
 	if b := st.body; b != nil {
 		c.refund(b.abandon())
 	}
@@ -264,10 +265,10 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 	}
 	st.reset = true
 	st.remoteClosed = true
-	id, cancel, body := st.id, st.cancel, st.body
+	id, sctx, body := st.id, st.ctx, st.body
 	c.flow.Broadcast()
 	c.closeStreamLocked(st)
-	cancel(cause)
+	sctx.Cancel(cause)
 	if body != nil {
 		c.refund(body.fail(ErrStreamReset))
 	}
@@ -331,10 +332,10 @@ func (c *conn) onRSTStream(f *http2.RSTStreamFrame) error {
 	}
 	st.reset = true
 	st.remoteClosed = true
-	cancel, body := st.cancel, st.body
+	sctx, body := st.ctx, st.body
 	c.flow.Broadcast()
 	c.closeStreamLocked(st)
-	cancel(ErrStreamReset)
+	sctx.Cancel(ErrStreamReset)
 	if body != nil {
 		c.refund(body.fail(ErrStreamReset))
 	}

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mtlsgate/mtlsgate/internal/connctx"
 )
 
 // fastTransport is the upstream HTTP/1.1 client for requests without a body
@@ -47,8 +50,9 @@ type fastTransport struct {
 
 type fastConn struct {
 	t      *fastTransport
-	stop   func() bool // disarms watch
-	abort  func()      // what watch runs: ends blocked I/O
+	stop   func() bool     // disarms a watch armed with context.AfterFunc
+	slot   connctx.Watcher // or the request context's watch slot
+	abort  func()          // what watch runs: ends blocked I/O
 	c      net.Conn
 	lr     *limitReader // bounds the response head; br reads through it
 	br     *bufio.Reader
@@ -291,12 +295,22 @@ func (pc *fastConn) watch(ctx context.Context) {
 	if pc.abort == nil {
 		pc.abort = func() { _ = pc.c.SetDeadline(aLongTimeAgo) } // once per connection
 	}
+	// The h1 and h2 servers' request contexts have a watch slot that
+	// costs no allocation (connctx); anything else gets an AfterFunc.
+	if w, ok := ctx.(connctx.Watcher); ok && w.Watch(pc.abort) {
+		pc.slot = w
+		return
+	}
 	pc.stop = context.AfterFunc(ctx, pc.abort)
 }
 
 // unwatch disarms watch; false means cancellation already moved the
 // deadlines, so the connection must not be reused.
 func (pc *fastConn) unwatch() bool {
+	if w := pc.slot; w != nil {
+		pc.slot = nil
+		return w.Unwatch()
+	}
 	if pc.stop == nil {
 		return true
 	}
@@ -448,9 +462,11 @@ func (pc *fastConn) tlsHoldsMore() bool {
 	return !isTimeoutErr(err)
 }
 
+// isTimeoutErr reports a read that failed on its deadline (errors.Is:
+// errors.As with an interface target costs a reflection walk per call,
+// and this runs on every pooled TLS upstream connection).
 func isTimeoutErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // errClosedIdleOr classifies an error seen before any response byte: an EOF
