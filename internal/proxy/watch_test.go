@@ -122,4 +122,3 @@ func TestClientGoneH2AbortsUpstream(t *testing.T) {
 		})
 	}
 }
-
