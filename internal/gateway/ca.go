@@ -259,16 +259,14 @@ func (g *Gateway) closeRevokedInFlight() {
 	st := g.state.Load()
 	var busy []*connInfo
 	var reasons []string
-	g.conns.Range(func(k, v any) bool {
-		ci := v.(*connInfo)
+	for _, ci := range g.conns.snapshot() {
 		if ci.active.Load() == 0 {
-			return true
+			continue
 		}
 		if err := g.auth(st, ci).revoked; err != nil {
 			busy, reasons = append(busy, ci), append(reasons, err.Error())
 		}
-		return true
-	})
+	}
 	if len(busy) == 0 {
 		return
 	}

@@ -62,10 +62,9 @@ type Gateway struct {
 	ca *caRuntime
 	// echo are the built-in echo servers (echo_servers).
 	echo []*http.Server
-	// conns are the open client connections that showed a certificate
-	// (net.Conn → *connInfo), so a revocation can end those with requests
-	// or tunnels in flight.
-	conns sync.Map
+	// conns are the open client connections that showed a certificate,
+	// so a revocation can end those with requests or tunnels in flight.
+	conns connSet
 	// staplers keep OCSP responses for listeners with ocsp_stapling.
 	staplers staplers
 	// stats are the recent per-route, per-identity call statistics
@@ -353,12 +352,12 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 		case http.StateClosed:
 			active.Dec()
 			tl.release()
-			g.conns.Delete(c)
+			g.conns.delete(c)
 		case http.StateHijacked:
 			active.Dec()
 			tl.release()
-			if v, ok := g.conns.Load(c); ok {
-				v.(*connInfo).hijacked.Store(true) // dropped when its handler returns
+			if ci := g.conns.load(c); ci != nil {
+				ci.hijacked.Store(true) // dropped when its handler returns
 			}
 		}
 	}

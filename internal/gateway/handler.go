@@ -62,7 +62,7 @@ func (h listenerHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		ci.active.Add(-1)
 		if ci.hijacked.Load() && ci.conn != nil {
-			g.conns.Delete(ci.conn) // the tunnel has ended
+			g.conns.delete(ci.conn) // the tunnel has ended
 		}
 	}()
 	rw := recorders.Get().(*recorder)

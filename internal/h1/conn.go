@@ -152,6 +152,7 @@ func (c *conn) loop(first, resumed bool) bool {
 				// on a fresh goroutine with a small stack; let this one
 				// (and its stack, grown by handlers) go.
 				c.tmpl, c.tlsState = nil, nil // made again on the next request
+				c.dropWatch()
 				if !c.s.park.park(c) {
 					go c.resume()
 				}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +135,73 @@ func TestParkerInitRace(t *testing.T) {
 	srv.park.takeLocked(c.parkID)
 	srv.park.mu.Unlock()
 	srv.park.close()
+}
+
+// TestParkDropsWatchTimer: a parked connection holds no disconnect-watch
+// timer (armWatch makes one again when the next request's handler runs),
+// and the watch still cancels a handler whose client leaves after that.
+func TestParkDropsWatchTimer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the parker is Linux-only")
+	}
+	gone := make(chan error, 1)
+	srv := &Server{
+		IdleGrace:            5 * time.Millisecond,
+		IdleTimeout:          time.Minute,
+		DisconnectCheckDelay: time.Millisecond,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/wait" {
+				select {
+				case <-r.Context().Done():
+					gone <- context.Cause(r.Context())
+				case <-time.After(5 * time.Second):
+					gone <- nil
+				}
+				return
+			}
+			time.Sleep(20 * time.Millisecond) // the watch's read starts
+			io.WriteString(w, "ok")
+		}),
+	}
+	ts := startServer(t, srv, nil)
+	c := ts.dial()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodyString(resp)
+	parked := func() *conn {
+		if !srv.park.ok.Load() {
+			return nil // parker not started yet (parked is made by init)
+		}
+		srv.park.mu.Lock()
+		defer srv.park.mu.Unlock()
+		return parked0(srv)
+	}
+	waitFor(t, "the connection parked", func() bool { return parked() != nil })
+	srv.park.mu.Lock()
+	pc := parked0(srv)
+	timer, done := pc.bgTimer, pc.bgDone
+	srv.park.mu.Unlock()
+	if timer != nil || done != nil {
+		t.Fatal("a parked connection kept its disconnect-watch timer")
+	}
+	io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	if err := <-gone; err != ErrClientGone {
+		t.Fatalf("handler context after the client left: cause %v, want ErrClientGone", err)
+	}
+}
+
+// parked0 returns a parked connection; srv.park.mu is held.
+func parked0(srv *Server) *conn {
+	for _, pc := range srv.park.parked {
+		return pc
+	}
+	return nil
 }

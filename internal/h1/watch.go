@@ -84,6 +84,20 @@ func (c *conn) watch() {
 	}
 }
 
+// dropWatch lets the disconnect-watch timer of a connection that goes
+// idle go (with its channel, about 200 bytes per idle connection);
+// armWatch makes a new one. Only when the timer is neither pending nor
+// running: claiming bgPending keeps a timer function that is finishing
+// from re-arming it (the function touches bgTimer and bgDone only before
+// it clears bgPending, and stopWatch has received from bgDone).
+func (c *conn) dropWatch() {
+	if c.bgTimer == nil || !c.bgPending.CompareAndSwap(false, true) {
+		return
+	}
+	c.bgTimer, c.bgDone = nil, nil
+	c.bgPending.Store(false)
+}
+
 // stopWatch ends the watch of the current handler, aborting and awaiting a
 // read in flight.
 func (c *conn) stopWatch() {
