@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -104,7 +105,14 @@ func New(opts Options) (*Gateway, error) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mtlsgate_memory_returned_bytes_total",
 			Help: "Heap bytes returned to the OS by those trims.",
-		}, func() float64 { return float64(g.trimmer.Returned()) }))
+		}, func() float64 { return float64(g.trimmer.Returned()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mtlsgate_memory_gc_percent",
+			Help: "The Go collector's GC percent in effect: the process's (GOGC, 100 by default), or 50 while the live heap is 32 MiB or more and GOGC is not set.",
+		}, func() float64 { return float64(g.trimmer.GCPercent()) }))
+	if os.Getenv("GOGC") != "" {
+		g.trimmer.LargeGCPercent = -1 // the operator's choice stands
+	}
 	g.noRoute = g.metrics.Route("")
 	g.bg, g.stopBg = context.WithCancel(context.Background())
 	st, err := g.load()

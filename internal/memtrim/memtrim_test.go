@@ -2,6 +2,7 @@ package memtrim
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -45,8 +46,9 @@ func TestRunTrimsOnceAfterBurst(t *testing.T) {
 	reads := 0
 	freed := make(chan struct{}, 10)
 	tr := &Trimmer{
-		Interval: time.Millisecond,
-		MinGap:   time.Nanosecond,
+		Interval:       time.Millisecond,
+		MinGap:         time.Nanosecond,
+		LargeGCPercent: -1,
 		Read: func(out *Sample) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -133,12 +135,69 @@ func TestFragmentedQuietHeapTrimsOnce(t *testing.T) {
 		}
 	}
 	runtime.GC()
-	tr := &Trimmer{Interval: 5 * time.Millisecond, MinGap: time.Millisecond, MinReclaim: 1 << 20}
+	tr := &Trimmer{Interval: 5 * time.Millisecond, MinGap: time.Millisecond, MinReclaim: 1 << 20, LargeGCPercent: -1}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	tr.Run(ctx)
 	runtime.KeepAlive(keep)
 	if n := tr.Trims(); n > 2 {
 		t.Errorf("%d trims of a quiet heap whose waste is only inside partly used pages, want at most 2", n)
+	}
+}
+
+// TestPace: the collector runs at LargeGCPercent while the live heap is
+// at least LargeHeap, goes back to the process's setting below half of
+// that (not at once below LargeHeap), and back for good when Run ends;
+// never when the process already collects as often, or when disabled.
+func TestPace(t *testing.T) {
+	run := func(base, largePct int, lives []uint64) (settings []int, final int) {
+		cur := base
+		i := 0
+		done := make(chan struct{})
+		tr := &Trimmer{
+			Interval:       time.Millisecond,
+			LargeGCPercent: largePct,
+			Read: func(s *Sample) {
+				if i < len(lives) {
+					*s = Sample{Live: lives[i], Resident: lives[i]}
+					i++
+					if i == len(lives) {
+						close(done)
+					}
+				} else {
+					*s = Sample{Live: lives[len(lives)-1], Resident: lives[len(lives)-1]}
+				}
+			},
+			Free: func() {},
+			SetGCPercent: func(p int) int {
+				prev := cur
+				cur = p
+				if p >= 0 {
+					settings = append(settings, p)
+				}
+				return prev
+			},
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { tr.Run(ctx); close(stopped) }()
+		<-done
+		cancel()
+		<-stopped
+		return settings, cur
+	}
+	lives := []uint64{10 * mib, 40 * mib, 20 * mib, 17 * mib, 15 * mib, 33 * mib, 33 * mib}
+	settings, final := run(100, 0, lives)
+	// Run reads and restores 100 first, then: 40 MiB -> 50, 15 MiB -> 100,
+	// 33 MiB -> 50, and 100 when Run ends.
+	want := []int{100, 50, 100, 50, 100}
+	if fmt.Sprint(settings) != fmt.Sprint(want) || final != 100 {
+		t.Errorf("GOGC=100: settings %v (final %d), want %v (final 100)", settings, final, want)
+	}
+	if settings, final := run(30, 0, lives); fmt.Sprint(settings) != "[30]" || final != 30 {
+		t.Errorf("GOGC=30: settings %v (final %d), want only the process's 30 put back", settings, final)
+	}
+	if settings, final := run(100, -1, lives); fmt.Sprint(settings) != "[100]" || final != 100 {
+		t.Errorf("disabled: settings %v (final %d), want only 100 put back", settings, final)
 	}
 }
