@@ -96,7 +96,7 @@ func TestParseCRLAgainstX509(t *testing.T) {
 				t.Fatalf("%d entries, want 3 (removeFromCRL skipped)", p.count)
 			}
 			for _, e := range rl.RevokedCertificateEntries[:3] {
-				v, ok := p.entries[string(canonicalSerial(serialDER(e.SerialNumber)))]
+				v, ok := p.entries.get(canonicalSerial(serialDER(e.SerialNumber)))
 				at, reason := unpackEntry(v)
 				if !ok || at != e.RevocationTime.Unix() || reason != e.ReasonCode {
 					t.Errorf("serial %x: %v %d %d, want %d %d", e.SerialNumber, ok, at, reason, e.RevocationTime.Unix(), e.ReasonCode)
@@ -258,5 +258,77 @@ func TestIssuerKeyUsage(t *testing.T) {
 	}
 	if err := (&crl{parsedCRL: p}).checkSignature(ca); err == nil || !strings.Contains(err.Error(), "cRLSign") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSerialIndex: short and long serials are found, the first entry for
+// a serial wins, and a serial is never confused with its prefix or a
+// zero-padded form.
+func TestSerialIndex(t *testing.T) {
+	var x serialIndex
+	if _, ok := x.get([]byte{1}); ok {
+		t.Fatal("an unbuilt index found a serial")
+	}
+	long := bytes.Repeat([]byte{0x7f}, 25)
+	for i, a := range []struct {
+		serial []byte
+		v      int64
+	}{
+		{[]byte{0x01}, 1},
+		{[]byte{0x01, 0x00}, 2},
+		{bytes.Repeat([]byte{0x42}, 20), 3},
+		{long, 4},
+		{[]byte{0x01}, 5},
+		{long, 6},
+	} {
+		if err := x.append(a.serial, a.v); err != nil {
+			t.Fatalf("append #%d: %v", i, err)
+		}
+	}
+	x.build()
+	if x.len() != 4 {
+		t.Fatalf("len = %d, want 4", x.len())
+	}
+	for _, c := range []struct {
+		serial []byte
+		v      int64
+		ok     bool
+	}{
+		{[]byte{0x01}, 1, true},
+		{[]byte{0x01, 0x00}, 2, true},
+		{bytes.Repeat([]byte{0x42}, 20), 3, true},
+		{long, 4, true},
+		{[]byte{0x01, 0x00, 0x00}, 0, false},
+		{bytes.Repeat([]byte{0x42}, 19), 0, false},
+		{long[:24], 0, false},
+		{nil, 0, false},
+	} {
+		if v, ok := x.get(c.serial); ok != c.ok || v != c.v {
+			t.Errorf("get(%x) = %d, %v; want %d, %v", c.serial, v, ok, c.v, c.ok)
+		}
+	}
+	n := 0
+	x.each(func(serial []byte, v int64) {
+		n++
+		if got, ok := x.get(serial); !ok || got != v {
+			t.Errorf("each gave %x=%d, get says %d, %v", serial, v, got, ok)
+		}
+	})
+	if n != 4 {
+		t.Fatalf("each visited %d serials, want 4", n)
+	}
+	// Many serials: every one is found (probing across collisions).
+	var y serialIndex
+	for i := 0; i < 5000; i++ {
+		_ = y.append([]byte{byte(i >> 8), byte(i)}, int64(i))
+	}
+	y.build()
+	for i := 0; i < 5000; i++ {
+		if v, ok := y.get([]byte{byte(i >> 8), byte(i)}); !ok || v != int64(i) {
+			t.Fatalf("serial %d: %d, %v", i, v, ok)
+		}
+	}
+	if _, ok := y.get([]byte{0xff, 0xff, 0xff}); ok {
+		t.Fatal("found a serial never added")
 	}
 }

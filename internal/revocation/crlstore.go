@@ -369,7 +369,7 @@ func (c *Checker) lookupCRL(snap *snapshot, cert, issuer *x509.Certificate, seri
 		if !l.matchesIssuer(issuer) || !l.covers(cert) || !c.verifyFor(l, issuer) {
 			continue
 		}
-		if v, ok := l.entries[string(serial)]; ok {
+		if v, ok := l.entries.get(serial); ok {
 			at, reason := unpackEntry(v)
 			return crlAnswer{state: crlRevoked, l: l, at: at, reason: reason}
 		}

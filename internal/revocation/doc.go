@@ -23,7 +23,7 @@
 //
 // A CRL is parsed with cryptobyte into a map from serial to a packed
 // (revocation time, reason) value whose keys all share one string: about
-// 45 MiB for a million entries. Only the digest of the signed part is kept,
+// 40 MiB for a million entries. Only the digest of the signed part is kept,
 // so the signature can be checked later against an issuer that is not
 // known at load. CRLs are indexed by issuer name; on a check, the CRLs
 // naming the leaf's issuer (and, when both carry one, its key identifier)

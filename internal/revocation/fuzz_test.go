@@ -41,14 +41,17 @@ func FuzzParseCRL(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if p.count != len(p.entries) {
-			t.Fatalf("count %d, map %d", p.count, len(p.entries))
+		if p.count != p.entries.len() {
+			t.Fatalf("count %d, index %d", p.count, p.entries.len())
 		}
-		for k := range p.entries {
-			if string(canonicalSerial([]byte(k))) != k {
+		p.entries.each(func(k []byte, v int64) {
+			if string(canonicalSerial(k)) != string(k) {
 				t.Fatalf("non-canonical key %x", k)
 			}
-		}
+			if got, ok := p.entries.get(k); !ok || got != v {
+				t.Fatalf("key %x: get = %d, %v; each gave %d", k, got, ok, v)
+			}
+		})
 		l := &crl{parsedCRL: p}
 		_ = l.checkSignature(ca.Cert)
 		_ = l.covers(ca.Cert)
@@ -65,7 +68,7 @@ func FuzzParseCRL(f *testing.F) {
 				continue
 			}
 			k := string(canonicalSerial(intContent(e.SerialNumber)))
-			v, ok := p.entries[k]
+			v, ok := p.entries.get([]byte(k))
 			if !ok {
 				t.Fatalf("serial %x missing", e.SerialNumber)
 			}
