@@ -27,9 +27,10 @@ type Ctx struct {
 	cancel context.CancelCauseFunc
 	local  net.Addr // the http.LocalAddrContextKey value, if set
 
-	mu    sync.Mutex
-	fired bool   // Cancel ran: Watch runs its function at once
-	fn    func() // the armed watch, or nil
+	mu     sync.Mutex
+	fired  bool        // Cancel or Fire ran: Watch runs its function at once
+	fn     func()      // the armed watch, or nil
+	follow func() bool // stops Init's AfterFunc on the parent, or nil
 }
 
 // Init makes c a child of parent (cancelled when parent is) whose
@@ -37,12 +38,20 @@ type Ctx struct {
 //
 // The watch slot fires when c is cancelled through Cancel. If parent can
 // be cancelled by someone else, Init registers a context.AfterFunc on it
-// so that the slot fires then too; an owner that cancels c itself
-// whenever parent ends can skip that with InitOwned.
+// so that the slot fires then too (Cancel unregisters it); an owner that
+// cancels c itself whenever parent ends can skip that with InitOwned.
 func (c *Ctx) Init(parent context.Context, local net.Addr) {
 	c.InitOwned(parent, local)
 	if parent.Done() != nil {
-		context.AfterFunc(parent, func() { c.Cancel(context.Cause(parent)) })
+		stop := context.AfterFunc(parent, func() { c.Cancel(context.Cause(parent)) })
+		c.mu.Lock()
+		if c.fired {
+			c.mu.Unlock()
+			stop()
+			return
+		}
+		c.follow = stop
+		c.mu.Unlock()
 	}
 }
 
@@ -52,7 +61,7 @@ func (c *Ctx) Init(parent context.Context, local net.Addr) {
 func (c *Ctx) InitOwned(parent context.Context, local net.Addr) {
 	c.Context, c.cancel = context.WithCancelCause(parent)
 	c.local = local
-	c.fired, c.fn = false, nil
+	c.follow, c.fired, c.fn = nil, false, nil
 }
 
 // Value answers http.LocalAddrContextKey from the address given to Init
@@ -77,9 +86,12 @@ func (c *Ctx) Cancel(cause error) {
 // parent was cancelled.
 func (c *Ctx) Fire() {
 	c.mu.Lock()
-	fn := c.fn
-	c.fn, c.fired = nil, true
+	fn, stop := c.fn, c.follow
+	c.fn, c.follow, c.fired = nil, nil, true
 	c.mu.Unlock()
+	if stop != nil {
+		stop() // the parent no longer needs to reach c
+	}
 	if fn != nil {
 		fn()
 	}
@@ -87,16 +99,16 @@ func (c *Ctx) Fire() {
 
 // Watch arms f to run once when c is cancelled, until Unwatch. It reports
 // false, without arming anything, when the slot is taken (the caller then
-// falls back to context.AfterFunc). When c was already cancelled, f runs
-// at once on the calling goroutine and Watch reports true; the following
-// Unwatch reports false.
+// falls back to context.AfterFunc). When c is already cancelled (Cancel,
+// Fire, or its parent's cancellation), f runs at once on the calling
+// goroutine and Watch reports true; the following Unwatch reports false.
 func (c *Ctx) Watch(f func()) bool {
 	c.mu.Lock()
 	if c.fn != nil {
 		c.mu.Unlock()
 		return false
 	}
-	if c.fired {
+	if c.fired || c.Context.Err() != nil {
 		c.mu.Unlock()
 		f()
 		return true

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"weak"
 )
 
 type key struct{}
@@ -156,5 +158,44 @@ func TestWatchRace(t *testing.T) {
 		case !disarmed && runs.Load() != 1:
 			t.Fatalf("an undisarmed watch ran %d times", runs.Load())
 		}
+	}
+}
+
+// TestInitReleasesParent: a cancelled Ctx is no longer reachable from a
+// long-lived parent (Init's AfterFunc is stopped), so a connection that
+// embeds it can be collected.
+func TestInitReleasesParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type connLike struct {
+		buf [64 << 10]byte
+		c   Ctx
+	}
+	x := new(connLike)
+	x.c.Init(parent, nil)
+	x.c.Cancel(errCause)
+	wp := weak.Make(x)
+	x = nil
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+	}
+	if wp.Value() != nil {
+		t.Fatal("a cancelled Ctx is still referenced by its parent's AfterFunc")
+	}
+}
+
+// TestWatchAfterParentCancelled: an InitOwned context cancelled through
+// its parent, before its owner fired it, still runs a new watch at once.
+func TestWatchAfterParentCancelled(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	var c Ctx
+	c.InitOwned(parent, nil)
+	cancel()
+	ran := false
+	if !c.Watch(func() { ran = true }) || !ran {
+		t.Fatal("Watch on a cancelled context did not run its function")
+	}
+	if c.Unwatch() {
+		t.Fatal("Unwatch after an immediate run reported true")
 	}
 }

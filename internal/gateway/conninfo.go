@@ -61,9 +61,12 @@ type connKey struct{}
 // connSet maps open client connections to their connInfo. A plain map
 // under a mutex: a sync.Map entry cost ~150 bytes per connection, this
 // ~40, and connections come and go at handshake rate, not request rate.
+// A Go map never shrinks, so after a burst the set is rebuilt once it has
+// fallen to a quarter of its peak.
 type connSet struct {
-	mu sync.Mutex
-	m  map[net.Conn]*connInfo
+	mu   sync.Mutex
+	m    map[net.Conn]*connInfo
+	peak int // most entries since the map was made
 }
 
 func (s *connSet) store(c net.Conn, ci *connInfo) {
@@ -72,6 +75,7 @@ func (s *connSet) store(c net.Conn, ci *connInfo) {
 		s.m = make(map[net.Conn]*connInfo)
 	}
 	s.m[c] = ci
+	s.peak = max(s.peak, len(s.m))
 	s.mu.Unlock()
 }
 
@@ -85,6 +89,13 @@ func (s *connSet) load(c net.Conn) *connInfo {
 func (s *connSet) delete(c net.Conn) {
 	s.mu.Lock()
 	delete(s.m, c)
+	if s.peak >= 1024 && len(s.m) <= s.peak/4 {
+		m := make(map[net.Conn]*connInfo, len(s.m))
+		for k, v := range s.m {
+			m[k] = v
+		}
+		s.m, s.peak = m, len(m)
+	}
 	s.mu.Unlock()
 }
 

@@ -109,7 +109,7 @@ func New(opts Options) (*Gateway, error) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtlsgate_memory_gc_percent",
 			Help: "The Go collector's GC percent in effect: the process's (GOGC, 100 by default), or 50 while the live heap is 32 MiB or more and GOGC is not set.",
-		}, func() float64 { return float64(g.trimmer.GCPercent()) }))
+		}, func() float64 { return float64(memtrim.GCPercent()) }))
 	if os.Getenv("GOGC") != "" {
 		g.trimmer.LargeGCPercent = -1 // the operator's choice stands
 	}
@@ -274,7 +274,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.ca.run(caCtx, g)
 	}
 	go every(caCtx, time.Second, func() { g.staplers.refreshDue(caCtx) })
-	go g.trimmer.Run(caCtx)
+	trimmed := make(chan struct{})
+	go func() { g.trimmer.Run(caCtx); close(trimmed) }()
 	var swept uint64
 	go every(caCtx, sweepInterval, func() {
 		// Any revocation source changed (built-in CA, CRL, OCSP): end
@@ -292,6 +293,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.shutdown()
 	_ = g.access.Close()
 	stopCA()
+	<-trimmed // its GC percent is put back before Run returns
 	g.ca.close()
 	g.stopBg()
 	for _, ls := range g.state.Load().listeners {

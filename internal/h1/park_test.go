@@ -5,6 +5,7 @@ package h1
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -204,4 +205,50 @@ func parked0(srv *Server) *conn {
 		return pc
 	}
 	return nil
+}
+
+// TestDropWatchWhileWatchFinishes: the watch function cleared bgPending
+// between requests and is preempted; the connection parks (dropWatch) and
+// resumes, and its next handler arms the watch, which the still-running
+// function takes over. It must find its timer and channel (a nil timer
+// crashed the process, a nil channel hung stopWatch).
+func TestDropWatchWhileWatchFinishes(t *testing.T) {
+	s := &Server{DisconnectCheckDelay: time.Hour}
+	c := &conn{s: s, heapIdx: -1}
+	c.reqStart = time.Now()
+	c.armWatch()
+	c.stopWatch()
+	old := c.bgTimer
+	defer old.Stop()
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(wc *conn) {
+		if wc == c {
+			once.Do(func() { close(paused); <-resume })
+		}
+	}
+	testWatchTail.Store(&hook)
+	defer testWatchTail.Store(nil)
+	res := make(chan string, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				res <- fmt.Sprint("watch panicked: ", p)
+			}
+		}()
+		c.watch()
+		res <- "ok"
+	}()
+	<-paused
+	c.dropWatch()
+	c.reqStart = time.Now()
+	c.bgStart.Store(int64(c.reqStart.Sub(epoch)))
+	c.bgState.Store(bgArmed) // what armWatch does first for the next request
+	close(resume)
+	if r := <-res; r != "ok" {
+		t.Fatal(r)
+	}
+	if c.bgTimer == nil {
+		t.Fatal("the timer was dropped while its function ran")
+	}
 }

@@ -3,6 +3,7 @@ package h1
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,8 @@ func (c *conn) armWatch() {
 
 // watch runs on the timer's goroutine.
 func (c *conn) watch() {
+	c.bgRunning.Store(true)
+	defer c.bgRunning.Store(false)
 	d := c.s.disconnectDelay()
 	for {
 		if c.bgState.Load() == bgArmed {
@@ -78,23 +81,36 @@ func (c *conn) watch() {
 		// Between requests: stop, unless a handler armed the watch while
 		// it saw the timer still pending.
 		c.bgPending.Store(false)
+		if hook := testWatchTail.Load(); hook != nil {
+			(*hook)(c)
+		}
 		if c.bgState.Load() != bgArmed || !c.bgPending.CompareAndSwap(false, true) {
 			return
 		}
 	}
 }
 
+// testWatchTail, when set by a test, runs in watch right after it cleared
+// bgPending between requests (where a preemption lets dropWatch and the
+// next armWatch run).
+var testWatchTail atomic.Pointer[func(*conn)]
+
 // dropWatch lets the disconnect-watch timer of a connection that goes
 // idle go (with its channel, about 200 bytes per idle connection);
 // armWatch makes a new one. Only when the timer is neither pending nor
-// running: claiming bgPending keeps a timer function that is finishing
-// from re-arming it (the function touches bgTimer and bgDone only before
-// it clears bgPending, and stopWatch has received from bgDone).
+// running. bgPending false means the timer is not scheduled (only a
+// holder of bgPending resets it), and claiming bgPending keeps a timer
+// function from taking it back; but a function that cleared bgPending
+// may still be running and about to take it back (its loop, then
+// bgTimer.Reset or a send on bgDone), so a running function (bgRunning)
+// keeps the timer too.
 func (c *conn) dropWatch() {
 	if c.bgTimer == nil || !c.bgPending.CompareAndSwap(false, true) {
 		return
 	}
-	c.bgTimer, c.bgDone = nil, nil
+	if !c.bgRunning.Load() {
+		c.bgTimer, c.bgDone = nil, nil
+	}
 	c.bgPending.Store(false)
 }
 

@@ -118,6 +118,7 @@ type conn struct {
 	idleSince   time.Time
 	handlers    sync.WaitGroup
 	workers     chan *stream // handler goroutines waiting for a stream (see worker)
+	follow      func() bool  // stops the AfterFunc on ConnContext's context (cancelConn)
 
 	hookMu sync.Mutex
 
@@ -480,12 +481,17 @@ func (c *conn) cancelConn(cause error) {
 	var buf [16]*connctx.Ctx
 	ctxs := buf[:0]
 	c.mu.Lock()
+	follow := c.follow
+	c.follow = nil
 	for _, st := range c.streams {
 		if st.ctx != nil {
 			ctxs = append(ctxs, st.ctx)
 		}
 	}
 	c.mu.Unlock()
+	if follow != nil {
+		follow() // the parent context no longer needs to reach c
+	}
 	for _, x := range ctxs {
 		x.Fire()
 	}

@@ -124,7 +124,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c := s.newConn(nc)
 	if !s.track(c) {
 		c.hook(http.StateNew)
-		c.cctx.Cancel(ErrServerClosed)
+		c.cancelConn(ErrServerClosed)
 		_ = nc.Close()
 		c.hook(http.StateClosed)
 		return
@@ -269,8 +269,16 @@ func (s *Server) newConn(nc net.Conn) *conn {
 			panic("h2: ConnContext returned nil")
 		}
 	}
-	c.cctx.Init(ctx, nc.LocalAddr())
+	// The connection fires its streams' watch slots when it ends
+	// (cancelConn), also when it ends because ConnContext's context did.
+	c.cctx.InitOwned(ctx, nc.LocalAddr())
 	c.ctx = &c.cctx
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { c.cancelConn(context.Cause(ctx)) })
+		c.mu.Lock()
+		c.follow = stop
+		c.mu.Unlock()
+	}
 	if tc, ok := nc.(*tls.Conn); ok {
 		c.tc = tc
 	}

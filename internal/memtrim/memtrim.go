@@ -60,25 +60,28 @@ type Trimmer struct {
 	// when the operator chose GOGC).
 	LargeGCPercent int
 
-	// Read, Free and SetGCPercent replace the runtime for tests.
+	// Read, Free, GetGCPercent and SetGCPercent replace the runtime for
+	// tests.
 	Read         func(*Sample)
 	Free         func()
+	GetGCPercent func() int
 	SetGCPercent func(int) int
 
 	trims    atomic.Uint64
 	returned atomic.Uint64
-	paced    bool         // the collector runs at LargeGCPercent (Run's goroutine)
-	base     int          // the process's GC percent before that
-	percent  atomic.Int64 // the GC percent in effect, once Run has started
+	paced    bool // the collector runs at LargeGCPercent (Run's goroutine)
+	base     int  // the GC percent before that
 }
 
-// GCPercent is the GC percent in effect (the process's own until Run
-// starts).
-func (t *Trimmer) GCPercent() int {
-	if p := t.percent.Load(); p != 0 {
-		return int(p)
+// GCPercent is the collector's GC percent in effect (runtime/metrics
+// /gc/gogc:percent; -1 when GOGC=off).
+func GCPercent() int {
+	ms := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(ms)
+	if ms[0].Value.Kind() != metrics.KindUint64 {
+		return -1
 	}
-	return 100
+	return int(ms[0].Value.Uint64())
 }
 
 // Trims is how many times memory was returned.
@@ -97,9 +100,6 @@ func (t *Trimmer) Run(ctx context.Context) {
 	defer tick.Stop()
 	var prev Sample
 	t.read(&prev)
-	t.base = t.setGC(-1) // read it: put back at once
-	t.setGC(t.base)
-	t.percent.Store(int64(t.base))
 	defer t.unpace()
 	t.pace(prev.Live)
 	var last time.Time
@@ -152,34 +152,51 @@ func (t *Trimmer) due(prev, cur Sample, sinceLast time.Duration) bool {
 // pace switches the collector to LargeGCPercent while the live heap is
 // at least LargeHeap, and back below half of that.
 func (t *Trimmer) pace(live uint64) {
-	pct := t.LargeGCPercent
-	if pct == 0 {
-		pct = 50
-	}
+	pct := t.largePct()
 	large := t.LargeHeap
 	if large == 0 {
 		large = 32 << 20
 	}
 	switch {
-	case pct < 0 || t.base < 0 || pct >= t.base:
-		// Disabled, the collector is off (GOGC=off), or the process
-		// already collects at least as often.
+	case pct < 0:
 	case !t.paced && live >= large:
-		t.setGC(pct)
-		t.paced = true
-		t.percent.Store(int64(pct))
+		// Only from a setting above pct: not when the collector is off
+		// (GOGC=off, -1) or already collects at least as often.
+		if cur := t.gcPercent(); cur > pct {
+			t.base = cur
+			t.setGC(pct)
+			t.paced = true
+		}
 	case t.paced && live < large/2:
 		t.unpace()
 	}
 }
 
-// unpace puts the process's GC percent back.
+// unpace puts the GC percent from before pace back, unless someone else
+// changed it since.
 func (t *Trimmer) unpace() {
-	if t.paced {
-		t.setGC(t.base)
-		t.paced = false
-		t.percent.Store(int64(t.base))
+	if !t.paced {
+		return
 	}
+	t.paced = false
+	if t.gcPercent() == t.largePct() {
+		t.setGC(t.base)
+	}
+}
+
+// largePct is LargeGCPercent with its default applied.
+func (t *Trimmer) largePct() int {
+	if t.LargeGCPercent == 0 {
+		return 50
+	}
+	return t.LargeGCPercent
+}
+
+func (t *Trimmer) gcPercent() int {
+	if t.GetGCPercent != nil {
+		return t.GetGCPercent()
+	}
+	return GCPercent()
 }
 
 func (t *Trimmer) setGC(p int) int {

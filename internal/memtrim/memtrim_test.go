@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
@@ -146,11 +147,12 @@ func TestFragmentedQuietHeapTrimsOnce(t *testing.T) {
 }
 
 // TestPace: the collector runs at LargeGCPercent while the live heap is
-// at least LargeHeap, goes back to the process's setting below half of
-// that (not at once below LargeHeap), and back for good when Run ends;
-// never when the process already collects as often, or when disabled.
+// at least LargeHeap, goes back to the earlier setting below half of that
+// (not at once below LargeHeap), and back for good when Run ends; never
+// when the process already collects as often, when the collector is off,
+// or when disabled; a setting someone else made meanwhile is left alone.
 func TestPace(t *testing.T) {
-	run := func(base, largePct int, lives []uint64) (settings []int, final int) {
+	run := func(base, largePct int, lives []uint64, meddle func(cur *int, i int)) (settings []int, final int) {
 		cur := base
 		i := 0
 		done := make(chan struct{})
@@ -161,6 +163,9 @@ func TestPace(t *testing.T) {
 				if i < len(lives) {
 					*s = Sample{Live: lives[i], Resident: lives[i]}
 					i++
+					if meddle != nil {
+						meddle(&cur, i)
+					}
 					if i == len(lives) {
 						close(done)
 					}
@@ -168,13 +173,12 @@ func TestPace(t *testing.T) {
 					*s = Sample{Live: lives[len(lives)-1], Resident: lives[len(lives)-1]}
 				}
 			},
-			Free: func() {},
+			Free:         func() {},
+			GetGCPercent: func() int { return cur },
 			SetGCPercent: func(p int) int {
 				prev := cur
 				cur = p
-				if p >= 0 {
-					settings = append(settings, p)
-				}
+				settings = append(settings, p)
 				return prev
 			},
 		}
@@ -187,17 +191,37 @@ func TestPace(t *testing.T) {
 		return settings, cur
 	}
 	lives := []uint64{10 * mib, 40 * mib, 20 * mib, 17 * mib, 15 * mib, 33 * mib, 33 * mib}
-	settings, final := run(100, 0, lives)
-	// Run reads and restores 100 first, then: 40 MiB -> 50, 15 MiB -> 100,
-	// 33 MiB -> 50, and 100 when Run ends.
-	want := []int{100, 50, 100, 50, 100}
-	if fmt.Sprint(settings) != fmt.Sprint(want) || final != 100 {
-		t.Errorf("GOGC=100: settings %v (final %d), want %v (final 100)", settings, final, want)
+	// 40 MiB -> 50, 15 MiB -> 100, 33 MiB -> 50, and 100 when Run ends.
+	if settings, final := run(100, 0, lives, nil); fmt.Sprint(settings) != "[50 100 50 100]" || final != 100 {
+		t.Errorf("GOGC=100: settings %v (final %d), want [50 100 50 100] (final 100)", settings, final)
 	}
-	if settings, final := run(30, 0, lives); fmt.Sprint(settings) != "[30]" || final != 30 {
-		t.Errorf("GOGC=30: settings %v (final %d), want only the process's 30 put back", settings, final)
+	if settings, final := run(30, 0, lives, nil); len(settings) != 0 || final != 30 {
+		t.Errorf("GOGC=30: settings %v (final %d), want none", settings, final)
 	}
-	if settings, final := run(100, -1, lives); fmt.Sprint(settings) != "[100]" || final != 100 {
-		t.Errorf("disabled: settings %v (final %d), want only 100 put back", settings, final)
+	if settings, final := run(-1, 0, lives, nil); len(settings) != 0 || final != -1 {
+		t.Errorf("GOGC=off: settings %v (final %d), want none", settings, final)
+	}
+	if settings, final := run(100, -1, lives, nil); len(settings) != 0 || final != 100 {
+		t.Errorf("disabled: settings %v (final %d), want none", settings, final)
+	}
+	// Someone sets 80 while paced: the trimmer does not put 100 back at
+	// 15 MiB; at 33 MiB it paces again from 80, and puts 80 back at the
+	// end.
+	meddle := func(cur *int, i int) {
+		if i == 3 {
+			*cur = 80
+		}
+	}
+	if settings, final := run(100, 0, lives, meddle); fmt.Sprint(settings) != "[50 50 80]" || final != 80 {
+		t.Errorf("changed meanwhile: settings %v (final %d), want [50 50 80] (final 80)", settings, final)
+	}
+}
+
+// TestGCPercent reads the collector's setting without changing it.
+func TestGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(73)
+	defer debug.SetGCPercent(prev)
+	if got := GCPercent(); got != 73 {
+		t.Fatalf("GCPercent = %d, want 73", got)
 	}
 }

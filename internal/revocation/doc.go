@@ -21,9 +21,10 @@
 // so a certificate cannot make the gateway fetch an internal URL) and at
 // most MaxCDPURLs distinct URLs.
 //
-// A CRL is parsed with cryptobyte into a map from serial to a packed
-// (revocation time, reason) value whose keys all share one string: about
-// 40 MiB for a million entries. Only the digest of the signed part is kept,
+// A CRL is parsed with cryptobyte into an index from serial to a packed
+// (revocation time, reason) value, a hash table over arrays without
+// pointers (serialIndex: the collector never scans it): about 41 MiB for
+// a million entries. Only the digest of the signed part is kept,
 // so the signature can be checked later against an issuer that is not
 // known at load. CRLs are indexed by issuer name; on a check, the CRLs
 // naming the leaf's issuer (and, when both carry one, its key identifier)
