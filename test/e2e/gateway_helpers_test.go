@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,16 +261,55 @@ func (g *gatewayProc) countLogs(msg string) int {
 	return n
 }
 
-// freePort returns a 127.0.0.1 address that was free a moment ago, for the
-// admin listener (whose bound port is not logged).
+// freePort returns a 127.0.0.1 address that was free a moment ago, for
+// listeners whose address must be known before the gateway starts. It is
+// drawn at random from below the kernel's ephemeral range and never handed
+// out twice by this process: a port from the ephemeral range (what ":0"
+// gives) could be taken meanwhile by any outgoing connection of the tests
+// running in parallel (seen as "bind: address already in use").
 func freePort(t testing.TB) string {
 	t.Helper()
+	lo, hi := 10000, ephemeralLow()-1
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for tries := 0; hi > lo && tries < 500; tries++ {
+		p := lo + rand.IntN(hi-lo+1)
+		if portsGiven[p] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		portsGiven[p] = true
+		return ln.Addr().String()
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 1024 {
+				return n
+			}
+		}
+	}
+	return 32768
 }
 
 // runBinary runs mtlsgate with args, bounded by timeout, and returns its
