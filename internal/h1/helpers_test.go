@@ -142,6 +142,18 @@ func readResponses(t testing.TB, raw string, method string) []*http.Response {
 	}
 }
 
+// getBody sends "GET path" on c and returns the response's body, read through
+// br (the connection's reader).
+func getBody(t testing.TB, c net.Conn, br *bufio.Reader, path string) string {
+	t.Helper()
+	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bodyString(resp)
+}
+
 func bodyString(resp *http.Response) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)

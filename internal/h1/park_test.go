@@ -76,25 +76,16 @@ func TestParkExpiryHeapBounded(t *testing.T) {
 		Handler:     http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
 	}
 	ts := startServer(t, srv, nil)
-	get := func(c net.Conn, br *bufio.Reader) {
-		t.Helper()
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodyString(resp)
-	}
 	idle := ts.dial()
 	idle.SetDeadline(time.Now().Add(20 * time.Second))
-	get(idle, bufio.NewReader(idle)) // then parked and left idle
+	getBody(t, idle, bufio.NewReader(idle), "/") // then parked and left idle
 	time.Sleep(10 * time.Millisecond)
 	c := ts.dial()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	br := bufio.NewReader(c)
 	const n = 200
 	for i := 0; i < n; i++ {
-		get(c, br)
+		getBody(t, c, br, "/")
 		time.Sleep(4 * time.Millisecond) // past the grace: parked
 	}
 	srv.park.mu.Lock()
@@ -168,13 +159,7 @@ func TestParkDropsWatchTimer(t *testing.T) {
 	c := ts.dial()
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bodyString(resp)
+	getBody(t, c, bufio.NewReader(c), "/")
 	parked := func() *conn {
 		if !srv.park.ok.Load() {
 			return nil // parker not started yet (parked is made by init)

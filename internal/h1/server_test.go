@@ -1153,12 +1153,7 @@ func TestIdleParked(t *testing.T) {
 		c := ts.dial()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		br := bufio.NewReader(c)
-		io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bodyString(resp)
+		getBody(t, c, br, "/")
 		time.Sleep(30 * time.Millisecond) // parked
 		start := time.Now()
 		if end == "Shutdown" {
