@@ -99,7 +99,7 @@ type conn struct {
 	// Client-disconnect watch (see armWatch).
 	bgTimer   *time.Timer
 	bgPending atomic.Bool  // bgTimer is pending or its function running
-	bgRunning atomic.Bool  // watch (the timer's function) is running
+	bgRunning atomic.Int32 // calls of watch (the timer's function) running
 	bgStart   atomic.Int64 // monoNow of the watched request's start
 	bgState   atomic.Int32
 	bgAbort   atomic.Bool

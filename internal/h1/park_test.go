@@ -237,3 +237,52 @@ func TestDropWatchWhileWatchFinishes(t *testing.T) {
 		t.Fatal("the timer was dropped while its function ran")
 	}
 }
+
+// TestDropWatchOverlappingWatch: two calls of the watch function overlap
+// (the first reset the timer for a newer handler and the timer fired
+// again before it returned). The first one returning must not make
+// dropWatch think none is running while the second still is.
+func TestDropWatchOverlappingWatch(t *testing.T) {
+	s := &Server{DisconnectCheckDelay: time.Hour}
+	c := &conn{s: s, heapIdx: -1}
+	c.reqStart = time.Now()
+	c.armWatch()
+	c.stopWatch()
+	old := c.bgTimer
+	defer old.Stop()
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(wc *conn) {
+		if wc == c {
+			once.Do(func() { close(paused); <-resume })
+		}
+	}
+	testWatchTail.Store(&hook)
+	defer testWatchTail.Store(nil)
+	res := make(chan string, 1)
+	go func() { // the second call, between requests
+		defer func() {
+			if p := recover(); p != nil {
+				res <- fmt.Sprint("watch panicked: ", p)
+			}
+		}()
+		c.watch()
+		res <- "ok"
+	}()
+	<-paused
+	// The first call ends on its Reset(left) path while the second runs.
+	c.bgPending.Store(true)
+	c.bgStart.Store(monoNow())
+	c.bgState.Store(bgArmed)
+	c.watch()
+	old.Stop()
+	c.bgState.Store(bgOff)
+	c.bgPending.Store(false)
+	c.dropWatch() // the connection parks
+	c.bgStart.Store(monoNow())
+	c.bgState.Store(bgArmed) // the next request's armWatch, before its CAS
+	close(resume)
+	if r := <-res; r != "ok" {
+		t.Fatal(r)
+	}
+}

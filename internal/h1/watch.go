@@ -48,8 +48,8 @@ func (c *conn) armWatch() {
 
 // watch runs on the timer's goroutine.
 func (c *conn) watch() {
-	c.bgRunning.Store(true)
-	defer c.bgRunning.Store(false)
+	c.bgRunning.Add(1)
+	defer c.bgRunning.Add(-1)
 	d := c.s.disconnectDelay()
 	for {
 		if c.bgState.Load() == bgArmed {
@@ -102,13 +102,14 @@ var testWatchTail atomic.Pointer[func(*conn)]
 // holder of bgPending resets it), and claiming bgPending keeps a timer
 // function from taking it back; but a function that cleared bgPending
 // may still be running and about to take it back (its loop, then
-// bgTimer.Reset or a send on bgDone), so a running function (bgRunning)
-// keeps the timer too.
+// bgTimer.Reset or a send on bgDone), so a running function keeps the
+// timer too. bgRunning counts them: after Reset(left) the timer can fire
+// again before the function that reset it has returned.
 func (c *conn) dropWatch() {
 	if c.bgTimer == nil || !c.bgPending.CompareAndSwap(false, true) {
 		return
 	}
-	if !c.bgRunning.Load() {
+	if c.bgRunning.Load() == 0 {
 		c.bgTimer, c.bgDone = nil, nil
 	}
 	c.bgPending.Store(false)

@@ -81,6 +81,7 @@ func GCPercent() int {
 	if ms[0].Value.Kind() != metrics.KindUint64 {
 		return -1
 	}
+	// GOGC=off reads as uint64(-1), which converts back to -1.
 	return int(ms[0].Value.Uint64())
 }
 
