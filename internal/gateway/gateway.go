@@ -108,10 +108,10 @@ func New(opts Options) (*Gateway, error) {
 		}, func() float64 { return float64(g.trimmer.Returned()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mtlsgate_memory_gc_percent",
-			Help: "The Go collector's GC percent in effect: the process's (GOGC, 100 by default), or 50 while the live heap is 32 MiB or more and GOGC is not set.",
+			Help: "The Go collector's GC percent in effect: GOGC when set, else 32 MiB of headroom over the live heap as a percent of it, within 50..800.",
 		}, func() float64 { return float64(memtrim.GCPercent()) }))
 	if os.Getenv("GOGC") != "" {
-		g.trimmer.LargeGCPercent = -1 // the operator's choice stands
+		g.trimmer.NoPace = true // the operator's choice stands
 	}
 	g.noRoute = g.metrics.Route("")
 	g.bg, g.stopBg = context.WithCancel(context.Background())

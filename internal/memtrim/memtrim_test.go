@@ -49,7 +49,7 @@ func TestRunTrimsOnceAfterBurst(t *testing.T) {
 	tr := &Trimmer{
 		Interval:       time.Millisecond,
 		MinGap:         time.Nanosecond,
-		LargeGCPercent: -1,
+		NoPace:         true,
 		Read: func(out *Sample) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -136,7 +136,7 @@ func TestFragmentedQuietHeapTrimsOnce(t *testing.T) {
 		}
 	}
 	runtime.GC()
-	tr := &Trimmer{Interval: 5 * time.Millisecond, MinGap: time.Millisecond, MinReclaim: 1 << 20, LargeGCPercent: -1}
+	tr := &Trimmer{Interval: 5 * time.Millisecond, MinGap: time.Millisecond, MinReclaim: 1 << 20, NoPace: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	tr.Run(ctx)
@@ -146,19 +146,18 @@ func TestFragmentedQuietHeapTrimsOnce(t *testing.T) {
 	}
 }
 
-// TestPace: the collector runs at LargeGCPercent while the live heap is
-// at least LargeHeap, goes back to the earlier setting below half of that
-// (not at once below LargeHeap), and back for good when Run ends; never
-// when the process already collects as often, when the collector is off,
-// or when disabled; a setting someone else made meanwhile is left alone.
+// TestPace: the GC percent follows 32 MiB of headroom over the live
+// heap within 50..800, changes only when off by a quarter, is put back
+// when Run ends; nothing happens when disabled or with the collector off,
+// and a setting someone else made meanwhile ends the pacing for good.
 func TestPace(t *testing.T) {
-	run := func(base, largePct int, lives []uint64, meddle func(cur *int, i int)) (settings []int, final int) {
+	run := func(base int, noPace bool, lives []uint64, meddle func(cur *int, i int)) (settings []int, final int) {
 		cur := base
 		i := 0
 		done := make(chan struct{})
 		tr := &Trimmer{
-			Interval:       time.Millisecond,
-			LargeGCPercent: largePct,
+			Interval: time.Millisecond,
+			NoPace:   noPace,
 			Read: func(s *Sample) {
 				if i < len(lives) {
 					*s = Sample{Live: lives[i], Resident: lives[i]}
@@ -190,30 +189,29 @@ func TestPace(t *testing.T) {
 		<-stopped
 		return settings, cur
 	}
-	lives := []uint64{10 * mib, 40 * mib, 20 * mib, 17 * mib, 15 * mib, 33 * mib, 33 * mib}
-	// 40 MiB -> 50, 15 MiB -> 100, 33 MiB -> 50, and 100 when Run ends.
-	if settings, final := run(100, 0, lives, nil); fmt.Sprint(settings) != "[50 100 50 100]" || final != 100 {
-		t.Errorf("GOGC=100: settings %v (final %d), want [50 100 50 100] (final 100)", settings, final)
+	// Run's first sample and the first tick read the same live heap.
+	lives := []uint64{2 * mib, 2 * mib, 8 * mib, 9 * mib, 32 * mib, 40 * mib, 100 * mib, 200 * mib}
+	// 2 MiB: 800 (capped); 8: 400; 9: 355 is within a quarter of 400;
+	// 32: 100; 40: 80 within a quarter; 100: 50 (32 is below the floor);
+	// 200: 50 again, unchanged; the process's 100 back at the end.
+	want := "[800 400 100 50 100]"
+	if settings, final := run(100, false, lives, nil); fmt.Sprint(settings) != want || final != 100 {
+		t.Errorf("GOGC=100: settings %v (final %d), want %s (final 100)", settings, final, want)
 	}
-	if settings, final := run(30, 0, lives, nil); len(settings) != 0 || final != 30 {
-		t.Errorf("GOGC=30: settings %v (final %d), want none", settings, final)
-	}
-	if settings, final := run(-1, 0, lives, nil); len(settings) != 0 || final != -1 {
+	if settings, final := run(-1, false, lives, nil); len(settings) != 0 || final != -1 {
 		t.Errorf("GOGC=off: settings %v (final %d), want none", settings, final)
 	}
-	if settings, final := run(100, -1, lives, nil); len(settings) != 0 || final != 100 {
+	if settings, final := run(100, true, lives, nil); len(settings) != 0 || final != 100 {
 		t.Errorf("disabled: settings %v (final %d), want none", settings, final)
 	}
-	// Someone sets 80 while paced: the trimmer does not put 100 back at
-	// 15 MiB; at 33 MiB it paces again from 80, and puts 80 back at the
-	// end.
+	// Someone sets 70 after the second sample: pacing stops, 70 stays.
 	meddle := func(cur *int, i int) {
-		if i == 3 {
-			*cur = 80
+		if i == 2 {
+			*cur = 70
 		}
 	}
-	if settings, final := run(100, 0, lives, meddle); fmt.Sprint(settings) != "[50 50 80]" || final != 80 {
-		t.Errorf("changed meanwhile: settings %v (final %d), want [50 50 80] (final 80)", settings, final)
+	if settings, final := run(100, false, lives, meddle); fmt.Sprint(settings) != "[800]" || final != 70 {
+		t.Errorf("changed meanwhile: settings %v (final %d), want [800] (final 70)", settings, final)
 	}
 }
 
