@@ -47,9 +47,9 @@ func TestRunTrimsOnceAfterBurst(t *testing.T) {
 	reads := 0
 	freed := make(chan struct{}, 10)
 	tr := &Trimmer{
-		Interval:       time.Millisecond,
-		MinGap:         time.Nanosecond,
-		NoPace:         true,
+		Interval: time.Millisecond,
+		MinGap:   time.Nanosecond,
+		NoPace:   true,
 		Read: func(out *Sample) {
 			mu.Lock()
 			defer mu.Unlock()
