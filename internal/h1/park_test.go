@@ -192,44 +192,53 @@ func parked0(srv *Server) *conn {
 	return nil
 }
 
+// pausedWatch makes a connection whose watch timer exists and is idle,
+// and starts a call of its watch function that pauses right after it
+// cleared bgPending between requests (testWatchTail). It returns the
+// connection, a function that resumes the call, and where the call
+// reports "ok" or its panic.
+func pausedWatch(t *testing.T) (c *conn, resume func(), res <-chan string) {
+	c = &conn{s: &Server{DisconnectCheckDelay: time.Hour}, heapIdx: -1}
+	c.reqStart = time.Now()
+	c.armWatch()
+	c.stopWatch()
+	timer := c.bgTimer
+	t.Cleanup(func() { timer.Stop() })
+	paused, resumed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	hook := func(wc *conn) {
+		if wc == c {
+			once.Do(func() { close(paused); <-resumed })
+		}
+	}
+	testWatchTail.Store(&hook)
+	t.Cleanup(func() { testWatchTail.Store(nil) })
+	out := make(chan string, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				out <- fmt.Sprint("watch panicked: ", p)
+			}
+		}()
+		c.watch()
+		out <- "ok"
+	}()
+	<-paused
+	return c, func() { close(resumed) }, out
+}
+
 // TestDropWatchWhileWatchFinishes: the watch function cleared bgPending
 // between requests and is preempted; the connection parks (dropWatch) and
 // resumes, and its next handler arms the watch, which the still-running
 // function takes over. It must find its timer and channel (a nil timer
 // crashed the process, a nil channel hung stopWatch).
 func TestDropWatchWhileWatchFinishes(t *testing.T) {
-	s := &Server{DisconnectCheckDelay: time.Hour}
-	c := &conn{s: s, heapIdx: -1}
-	c.reqStart = time.Now()
-	c.armWatch()
-	c.stopWatch()
-	old := c.bgTimer
-	defer old.Stop()
-	paused, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	hook := func(wc *conn) {
-		if wc == c {
-			once.Do(func() { close(paused); <-resume })
-		}
-	}
-	testWatchTail.Store(&hook)
-	defer testWatchTail.Store(nil)
-	res := make(chan string, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				res <- fmt.Sprint("watch panicked: ", p)
-			}
-		}()
-		c.watch()
-		res <- "ok"
-	}()
-	<-paused
+	c, resume, res := pausedWatch(t)
 	c.dropWatch()
 	c.reqStart = time.Now()
 	c.bgStart.Store(int64(c.reqStart.Sub(epoch)))
 	c.bgState.Store(bgArmed) // what armWatch does first for the next request
-	close(resume)
+	resume()
 	if r := <-res; r != "ok" {
 		t.Fatal(r)
 	}
@@ -243,45 +252,20 @@ func TestDropWatchWhileWatchFinishes(t *testing.T) {
 // again before it returned). The first one returning must not make
 // dropWatch think none is running while the second still is.
 func TestDropWatchOverlappingWatch(t *testing.T) {
-	s := &Server{DisconnectCheckDelay: time.Hour}
-	c := &conn{s: s, heapIdx: -1}
-	c.reqStart = time.Now()
-	c.armWatch()
-	c.stopWatch()
-	old := c.bgTimer
-	defer old.Stop()
-	paused, resume := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	hook := func(wc *conn) {
-		if wc == c {
-			once.Do(func() { close(paused); <-resume })
-		}
-	}
-	testWatchTail.Store(&hook)
-	defer testWatchTail.Store(nil)
-	res := make(chan string, 1)
-	go func() { // the second call, between requests
-		defer func() {
-			if p := recover(); p != nil {
-				res <- fmt.Sprint("watch panicked: ", p)
-			}
-		}()
-		c.watch()
-		res <- "ok"
-	}()
-	<-paused
+	c, resume, res := pausedWatch(t) // the second call, between requests
+	timer := c.bgTimer
 	// The first call ends on its Reset(left) path while the second runs.
 	c.bgPending.Store(true)
 	c.bgStart.Store(monoNow())
 	c.bgState.Store(bgArmed)
 	c.watch()
-	old.Stop()
+	timer.Stop()
 	c.bgState.Store(bgOff)
 	c.bgPending.Store(false)
 	c.dropWatch() // the connection parks
 	c.bgStart.Store(monoNow())
 	c.bgState.Store(bgArmed) // the next request's armWatch, before its CAS
-	close(resume)
+	resume()
 	if r := <-res; r != "ok" {
 		t.Fatal(r)
 	}
