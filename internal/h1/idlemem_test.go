@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtlsgate/mtlsgate/internal/servertest"
 	"github.com/mtlsgate/mtlsgate/internal/testpki"
 )
 
@@ -187,22 +188,7 @@ func TestIdleMemoryServer(t *testing.T) {
 	switch variant {
 	case "h1":
 		srv := &Server{Handler: handler, IdleTimeout: 10 * time.Minute}
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					tc := tls.Server(c, conf)
-					if tc.Handshake() != nil {
-						c.Close()
-						return
-					}
-					srv.ServeConn(tc)
-				}()
-			}
-		}()
+		servertest.ServeTLS(ln, conf, srv.ServeConn)
 	case "nethttp":
 		hs := &http.Server{Handler: handler, IdleTimeout: 10 * time.Minute}
 		go hs.Serve(tls.NewListener(ln, conf))

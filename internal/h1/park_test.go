@@ -25,20 +25,7 @@ import (
 // IdleTimeout, and Shutdown (a reload's drain) waits that long.
 func TestParkAfterShutdownSweep(t *testing.T) {
 	srv := &Server{IdleGrace: time.Millisecond, IdleTimeout: time.Minute, Handler: &recorder{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := loopbackConn(t)
 	c := srv.newConn(sc)
 	if !srv.track(c) {
 		t.Fatal("not tracked")
@@ -102,20 +89,7 @@ func TestParkExpiryHeapBounded(t *testing.T) {
 // park of another connection may be writing it in init. Fails under -race.
 func TestParkerInitRace(t *testing.T) {
 	srv := &Server{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cli, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	sc, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := loopbackConn(t)
 	c := srv.newConn(sc)
 	other := srv.newConn(sc)
 	var wg sync.WaitGroup
@@ -269,4 +243,26 @@ func TestDropWatchOverlappingWatch(t *testing.T) {
 	if r := <-res; r != "ok" {
 		t.Fatal(r)
 	}
+}
+
+// loopbackConn returns the server side of a loopback TCP connection whose
+// client side stays open (both are closed at the end of the test).
+func loopbackConn(t *testing.T) net.Conn {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Close() })
+	return sc
 }
