@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -25,16 +26,22 @@ func get(t *testing.T, h http.Handler, path string) *httptest.ResponseRecorder {
 	return rec
 }
 
-func ocspStatus(t *testing.T, p *Publisher, a *Authority, c *x509.Certificate, viaGET bool) *ocsp.Response {
+// ocspStatus asks p for c's status by POST, by GET with the URL-encoded
+// request (viaGET), or by GET with the raw base64 (viaRawGET), as clients
+// that skip the URL encoding send it.
+func ocspStatus(t *testing.T, p *Publisher, a *Authority, c *x509.Certificate, via int) *ocsp.Response {
 	t.Helper()
 	req, err := ocsp.CreateRequest(c, a.Intermediate(), &ocsp.RequestOptions{Hash: crypto.SHA256})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	if viaGET {
-		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ca/ocsp/"+url.PathEscape(base64.StdEncoding.EncodeToString(req)), nil))
-	} else {
+	switch b64 := base64.StdEncoding.EncodeToString(req); via {
+	case viaGET:
+		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ca/ocsp/"+url.PathEscape(b64), nil))
+	case viaRawGET:
+		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/ca/ocsp/"+b64, nil))
+	default:
 		r := httptest.NewRequest(http.MethodPost, "/ca/ocsp", bytes.NewReader(req))
 		r.Header.Set("Content-Type", "application/ocsp-request")
 		p.ServeHTTP(rec, r)
@@ -48,6 +55,12 @@ func ocspStatus(t *testing.T, p *Publisher, a *Authority, c *x509.Certificate, v
 	}
 	return resp
 }
+
+const (
+	viaPOST = iota
+	viaGET
+	viaRawGET
+)
 
 func TestPublisher(t *testing.T) {
 	ctx := context.Background()
@@ -70,8 +83,8 @@ func TestPublisher(t *testing.T) {
 	if rec := get(t, p, "/ca/nope"); rec.Code != 404 {
 		t.Errorf("unknown path: %d", rec.Code)
 	}
-	for _, viaGET := range []bool{false, true} {
-		if r := ocspStatus(t, p, a, alice.Cert, viaGET); r.Status != ocsp.Good {
+	for _, via := range []int{viaPOST, viaGET, viaRawGET} {
+		if r := ocspStatus(t, p, a, alice.Cert, via); r.Status != ocsp.Good {
 			t.Fatalf("alice: status %d, want good", r.Status)
 		}
 	}
@@ -100,7 +113,7 @@ func TestPublisher(t *testing.T) {
 	if err != nil || parsed.CheckSignatureFrom(a.Intermediate()) != nil || len(parsed.RevokedCertificateEntries) != 1 {
 		t.Fatalf("served CRL: %v", err)
 	}
-	r := ocspStatus(t, p, a, alice.Cert, false)
+	r := ocspStatus(t, p, a, alice.Cert, viaPOST)
 	if r.Status != ocsp.Revoked || r.RevocationReason != 1 {
 		t.Fatalf("alice after revoke: status %d reason %d", r.Status, r.RevocationReason)
 	}
@@ -110,8 +123,15 @@ func TestPublisher(t *testing.T) {
 	// A serial this CA never issued is unknown, not good.
 	stranger := newTestCA(t, InitOptions{})
 	s := issue(t, stranger, IssueRequest{Profile: "client", CN: "x"})
-	if r := ocspStatus(t, p, a, fakeSerial(alice.Cert, s.Cert), false); r.Status != ocsp.Unknown {
+	if r := ocspStatus(t, p, a, fakeSerial(alice.Cert, s.Cert), viaPOST); r.Status != ocsp.Unknown {
 		t.Fatalf("unknown serial: status %d", r.Status)
+	}
+	// Raw base64 may hold "//", which a ServeMux would clean away: serial
+	// bytes 0xFF...FF make it certain.
+	ff := fakeSerial(alice.Cert, alice.Cert)
+	ff.SerialNumber = new(big.Int).SetBytes(bytes.Repeat([]byte{0xff}, 8))
+	if r := ocspStatus(t, p, a, ff, viaRawGET); r.Status != ocsp.Unknown {
+		t.Fatalf("raw GET with // in the path: status %d", r.Status)
 	}
 
 	// The responder certificate is renewed when due.
@@ -123,7 +143,7 @@ func TestPublisher(t *testing.T) {
 	if p.OCSPSignerRenewals.Load() != before+1 {
 		t.Fatal("OCSP signer not renewed when due")
 	}
-	if r := ocspStatus(t, p, a, alice.Cert, true); r.Status != ocsp.Revoked {
+	if r := ocspStatus(t, p, a, alice.Cert, viaGET); r.Status != ocsp.Revoked {
 		t.Fatal("after signer renewal")
 	}
 	body, _ := io.ReadAll(get(t, p, "/ca/chain.pem").Body)

@@ -31,14 +31,14 @@ type opensslEnv struct {
 func newOpenSSLEnv(t *testing.T) *opensslEnv {
 	openssl := needOpenSSL(t)
 	f := newFixture(t, Options{Now: time.Now})
-	mux := http.NewServeMux()
-	mux.Handle("/ca/ocsp/", http.StripPrefix("/ca/ocsp", f.resp))
-	mux.Handle("POST /ca/ocsp", http.StripPrefix("/ca/ocsp", f.resp))
+	// No ServeMux: it would clean a "//" in raw base64 GET paths away, which
+	// is why the gateway hands /ca/ocsp/ to the responder before its mux.
+	h := http.StripPrefix("/ca/ocsp", f.resp)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(mux)
+	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
