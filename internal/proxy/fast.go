@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +53,7 @@ type fastConn struct {
 	slot   connctx.Watcher // or the request context's watch slot
 	abort  func()          // what watch runs: ends blocked I/O
 	c      net.Conn
+	held   *heldConn    // under c when c is TLS
 	lr     *limitReader // bounds the response head; br reads through it
 	br     *bufio.Reader
 	bw     *bufio.Writer
@@ -180,14 +180,15 @@ func (t *fastTransport) dial(ctx context.Context) (*fastConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, t.dialTimeout)
 	defer cancel()
 	nd := &net.Dialer{KeepAlive: 30 * time.Second}
-	var (
-		c   net.Conn
-		err error
-	)
-	if t.tlsConfig != nil {
-		c, err = (&tls.Dialer{NetDialer: nd, Config: t.tlsConfig}).DialContext(dctx, "tcp", t.addr)
-	} else {
-		c, err = nd.DialContext(dctx, "tcp", t.addr)
+	raw, err := nd.DialContext(dctx, "tcp", t.addr)
+	c, hc := raw, (*heldConn)(nil)
+	if err == nil && t.tlsConfig != nil {
+		hc = &heldConn{Conn: raw}
+		tc := tls.Client(hc, t.clientConfig())
+		if err = tc.HandshakeContext(dctx); err != nil {
+			_ = raw.Close()
+		}
+		c = tc
 	}
 	if err != nil {
 		if t.slots != nil {
@@ -196,9 +197,52 @@ func (t *fastTransport) dial(ctx context.Context) (*fastConn, error) {
 		return nil, err
 	}
 	lr := &limitReader{r: c, n: unlimited}
-	return &fastConn{t: t, c: c, lr: lr, br: bufio.NewReaderSize(lr, 16<<10), bw: bufio.NewWriterSize(c, 8<<10),
-		peek: newIdlePeek(c)}, nil
+	return &fastConn{t: t, c: c, held: hc, lr: lr, br: bufio.NewReaderSize(lr, 16<<10), bw: bufio.NewWriterSize(c, 8<<10),
+		peek: newIdlePeek(raw)}, nil
 }
+
+// clientConfig is the TLS configuration for a new connection: tlsConfig
+// with the dialled host as server name when it names none, as tls.Dialer
+// does.
+func (t *fastTransport) clientConfig() *tls.Config {
+	if t.tlsConfig.ServerName != "" {
+		return t.tlsConfig
+	}
+	host, _, err := net.SplitHostPort(t.addr)
+	if err != nil {
+		host = t.addr
+	}
+	c := t.tlsConfig.Clone()
+	c.ServerName = host
+	return c
+}
+
+// heldConn is the TCP connection under an upstream TLS connection. While
+// hold is set, Read fails at once with errHeld (a temporary net.Error,
+// which crypto/tls does not keep as the connection's error) without
+// touching the socket, so a read through the TLS layer returns only what
+// that layer already holds. Only the goroutine using the connection sets
+// hold.
+type heldConn struct {
+	net.Conn
+	hold bool
+}
+
+func (h *heldConn) Read(p []byte) (int, error) {
+	if h.hold {
+		return 0, errHeld
+	}
+	return h.Conn.Read(p)
+}
+
+// heldError is errHeld's type.
+type heldError struct{}
+
+func (heldError) Error() string   { return "proxy: connection read held" }
+func (heldError) Timeout() bool   { return true }
+func (heldError) Temporary() bool { return true }
+
+var errHeld net.Error = heldError{}
 
 // maxResponseHeaderBytes bounds an upstream's response head, as
 // net/http.Transport does by default.
@@ -361,7 +405,7 @@ func (pc *fastConn) flushAndRead(req *http.Request, info http.ResponseWriter) (*
 			_ = pc.c.SetReadDeadline(pc.rdl)
 		}
 	} else if !pc.rdl.IsZero() {
-		pc.rdl = time.Time{} // e.g. the past one tlsHoldsMore left
+		pc.rdl = time.Time{}
 		_ = pc.c.SetReadDeadline(pc.rdl)
 	}
 	if err := req.Context().Err(); err != nil {
@@ -447,26 +491,18 @@ func (pc *fastConn) release(closeConn bool) {
 // tlsHoldsMore reports whether the TLS layer already holds bytes beyond
 // the response: a whole record that came in the same socket read as the
 // response's last one sits in crypto/tls's buffer, where neither
-// br.Buffered nor the idle peek at the socket can see it. A read with a
-// deadline in the past returns such bytes (or the EOF of a close_notify)
-// without a system call, and otherwise times out at once without one. The
-// read deadline then stays in the past while the connection is pooled
-// (the idle peek ignores deadlines; the next request sets a fresh one).
+// br.Buffered nor the idle peek at the socket can see it. A read while the
+// socket is held returns such bytes (or the EOF of a close_notify), and
+// otherwise fails with errHeld; neither touches the socket or the
+// deadlines.
 func (pc *fastConn) tlsHoldsMore() bool {
-	if _, ok := pc.c.(*tls.Conn); !ok {
+	if pc.held == nil {
 		return false
 	}
-	pc.rdl = aLongTimeAgo
-	_ = pc.c.SetReadDeadline(aLongTimeAgo)
+	pc.held.hold = true
 	_, err := pc.br.Peek(1)
-	return !isTimeoutErr(err)
-}
-
-// isTimeoutErr reports a read that failed on its deadline (errors.Is:
-// errors.As with an interface target costs a reflection walk per call,
-// and this runs on every pooled TLS upstream connection).
-func isTimeoutErr(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded)
+	pc.held.hold = false
+	return err != errHeld
 }
 
 // errClosedIdleOr classifies an error seen before any response byte: an EOF

@@ -3,7 +3,6 @@
 package proxy
 
 import (
-	"crypto/tls"
 	"net"
 	"syscall"
 )
@@ -18,11 +17,9 @@ type idlePeek struct {
 	buf    [1]byte
 }
 
-func newIdlePeek(c net.Conn) *idlePeek {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
+// newIdlePeek peeks at raw, the TCP connection (under TLS, if any).
+func newIdlePeek(raw net.Conn) *idlePeek {
+	sc, ok := raw.(syscall.Conn)
 	if !ok {
 		return nil
 	}

@@ -48,8 +48,15 @@ func (c *holdConn) flush() error {
 // a body longer than its Content-Length). crypto/tls has read that record
 // already, so neither the buffered-bytes check nor the idle peek at the
 // socket sees it; pooled, the connection would hand those bytes to the
-// next request as its response. The connection must not be reused.
+// next request as its response. The connection must not be reused, with
+// or without a response-header timeout (which moves read deadlines).
 func TestFastTransportStrayTLSRecord(t *testing.T) {
+	for _, timeout := range []time.Duration{2 * time.Second, 0} {
+		t.Run(timeout.String(), func(t *testing.T) { testStrayTLSRecord(t, timeout) })
+	}
+}
+
+func testStrayTLSRecord(t *testing.T, respHeaderTimeout time.Duration) {
 	ca := testpki.NewRootCA(t, "Upstream CA")
 	leaf := ca.Issue(t, testpki.Options{CN: "up.internal", DNS: []string{"up.internal"}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,7 +100,7 @@ func TestFastTransportStrayTLSRecord(t *testing.T) {
 	}()
 	u, _ := url.Parse("https://" + ln.Addr().String())
 	up, err := NewUpstream(UpstreamOptions{Name: "up", URL: u, RootCAs: ca.Pool(), ServerName: "up.internal",
-		DialTimeout: time.Second, ResponseHeaderTimeout: 2 * time.Second, IdleConnTimeout: time.Minute, MaxIdleConnsPerHost: 4})
+		DialTimeout: time.Second, ResponseHeaderTimeout: respHeaderTimeout, IdleConnTimeout: time.Minute, MaxIdleConnsPerHost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,5 +115,23 @@ func TestFastTransportStrayTLSRecord(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d upstream connections, want 2 (the first one must not be reused)", n)
+	}
+}
+
+// TestClientConfigServerName: without a configured server name, the
+// dialled host is verified, as tls.Dialer does; the shared configuration
+// is left alone.
+func TestClientConfigServerName(t *testing.T) {
+	shared := &tls.Config{}
+	tr := &fastTransport{addr: "up.internal:8443", tlsConfig: shared}
+	if got := tr.clientConfig().ServerName; got != "up.internal" {
+		t.Errorf("server name %q, want up.internal", got)
+	}
+	if shared.ServerName != "" {
+		t.Error("the shared configuration was changed")
+	}
+	shared.ServerName = "named.internal"
+	if got := tr.clientConfig(); got != shared {
+		t.Errorf("a configured server name was not kept: %q", got.ServerName)
 	}
 }
