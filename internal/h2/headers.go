@@ -22,6 +22,7 @@ type headerBlock struct {
 	streamID  uint32
 	endStream bool
 	trailers  *stream  // the stream whose trailer section this is, or nil
+	discard   bool     // decoded for the HPACK state only: a stream we reset
 	body      *reqBody // its body
 	conts     int      // CONTINUATION frames so far
 	encoded   int      // encoded bytes so far
@@ -54,7 +55,7 @@ func (hb *headerBlock) reset(id uint32, endStream bool, trailers *stream, body *
 // onField receives each decoded field; it validates as it goes and stops
 // collecting at the size limit (decoding goes on to keep HPACK state).
 func (hb *headerBlock) onField(f hpack.HeaderField) {
-	if hb.invalid || hb.truncated {
+	if hb.invalid || hb.truncated || hb.discard {
 		return
 	}
 	hb.size += int(f.Size())
@@ -165,23 +166,32 @@ func (c *conn) onHeaders(f *http2.HeadersFrame) error {
 	}
 	c.mu.Lock()
 	st := c.streams[id]
-	var remoteClosed bool
+	var remoteClosed, discard bool
 	var body *reqBody
-	if st != nil {
+	switch {
+	case st != nil:
 		remoteClosed, body = st.remoteClosed, st.body
-	} else if id > c.maxClientID {
+	case id > c.maxClientID:
 		c.maxClientID = id
-	} else {
+	case id != 0 && c.resetWhileOpenLocked(id):
+		// Trailers the client sent before it saw our RST_STREAM: decoded
+		// (the HPACK state is the connection's) and dropped.
+		discard = true
+	default:
 		c.mu.Unlock()
 		return connError{http2.ErrCodeProtocol, "stream id reused or lower than a previous one"}
 	}
 	c.mu.Unlock()
+	if discard && c.useless.hit() {
+		return errCalm
+	}
 	if st != nil && remoteClosed {
 		// The client's side of the stream is closed: this HEADERS reuses
 		// its id (RFC 9113 §5.1.1).
 		return connError{http2.ErrCodeProtocol, "stream id reused"}
 	}
 	c.hb.reset(id, f.StreamEnded(), st, body)
+	c.hb.discard = discard
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		c.hb.invalid = true // a stream cannot depend on itself
 	}
@@ -227,6 +237,9 @@ func (c *conn) feedBlock(frag []byte, end bool) error {
 	c.hdec.SetEmitEnabled(true)
 	if err := c.hdec.Close(); err != nil {
 		return connError{http2.ErrCodeCompression, "HPACK"}
+	}
+	if hb.discard {
+		return nil
 	}
 	if hb.trailers != nil {
 		return c.onTrailers(hb.trailers)
@@ -281,7 +294,7 @@ func (c *conn) newStream() error {
 	c.mu.Unlock()
 	switch {
 	case hb.invalid:
-		return c.refuse(id, http2.ErrCodeProtocol, &c.useless)
+		return c.refuse(id, hb.endStream, http2.ErrCodeProtocol, &c.useless)
 	case hb.truncated:
 		// Answered without a handler, but each one cost a header-block
 		// decode: counted like a refused stream.
@@ -291,13 +304,13 @@ func (c *conn) newStream() error {
 		c.replyStatus(id, http.StatusRequestHeaderFieldsTooLarge, hb.endStream)
 		return nil
 	case full:
-		return c.refuse(id, http2.ErrCodeRefusedStream, &c.useless)
+		return c.refuse(id, hb.endStream, http2.ErrCodeRefusedStream, &c.useless)
 	}
 	st := c.getStream()
 	st.id = id
 	if !c.buildRequest(st, hb) {
 		c.putStream(st)
-		return c.refuse(id, http2.ErrCodeProtocol, &c.useless)
+		return c.refuse(id, hb.endStream, http2.ErrCodeProtocol, &c.useless)
 	}
 	if st.expectFail {
 		c.putStream(st)
@@ -312,10 +325,13 @@ func (c *conn) newStream() error {
 }
 
 // refuse resets a stream that was never started; too many of them is a
-// flood.
-func (c *conn) refuse(id uint32, code http2.ErrCode, fc *floodCounter) error {
+// flood. endStream tells whether the client's side was already closed.
+func (c *conn) refuse(id uint32, endStream bool, code http2.ErrCode, fc *floodCounter) error {
 	if fc.hit() {
 		return errCalm
+	}
+	if !endStream {
+		c.noteResetOpen(id)
 	}
 	c.writeRST(id, code)
 	return nil

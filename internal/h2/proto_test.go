@@ -523,3 +523,38 @@ func (rc *rawConn) nextID() uint32 {
 	}
 	return rc.lastID
 }
+
+// TestTrailersAfterReset: a client may send a trailer section on a stream
+// the server has reset (answered early, or refused) before it saw the
+// RST_STREAM. It is ignored (RFC 9113 §5.1), not taken for a reused
+// stream id, and still decoded: the field it adds to the HPACK dynamic
+// table is referenced by the next request.
+func TestTrailersAfterReset(t *testing.T) {
+	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Header.Get("X-Check")) // the body is never read
+	})
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		want  string // status of the first stream
+	}{
+		{"answered before the body", nil, "200"},
+		{"refused with 417", []string{"expect", "something"}, "417"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := newRaw(t, &Server{Handler: echo})
+			kv := append([]string{":method", "POST", ":scheme", "https", ":path", "/", ":authority", "a"}, tc.extra...)
+			rc.headers(1, false, kv...)
+			if st, _ := rc.response(1); st != tc.want {
+				t.Fatalf("stream 1: %s, want %s", st, tc.want)
+			}
+			rc.expectRST(1, http2.ErrCodeNo)
+			rc.fr.WriteData(1, false, []byte("late body"))
+			rc.headers(1, true, "x-check", "from-trailers")
+			rc.get(3, "x-check", "from-trailers")
+			if st, body := rc.response(3); st != "200" || body != "from-trailers" {
+				t.Fatalf("stream 3: %s %q", st, body)
+			}
+		})
+	}
+}

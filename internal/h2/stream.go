@@ -264,6 +264,9 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 		return
 	}
 	st.reset = true
+	if !st.remoteClosed {
+		c.noteResetOpenLocked(st.id)
+	}
 	st.remoteClosed = true
 	id, sctx, body := st.id, st.ctx, st.body
 	c.flow.Broadcast()
@@ -273,6 +276,32 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 		c.refund(body.fail(ErrStreamReset))
 	}
 	c.writeRST(id, code)
+}
+
+// noteResetOpenLocked remembers a stream reset while the client's side
+// was open: frames the client sent before it saw the RST_STREAM may still
+// come, and a trailer section among them must be ignored (RFC 9113
+// §5.1, "closed"), not taken for a reused stream id.
+func (c *conn) noteResetOpenLocked(id uint32) {
+	c.resetOpen[c.resetNext] = id
+	c.resetNext = (c.resetNext + 1) % len(c.resetOpen)
+}
+
+func (c *conn) noteResetOpen(id uint32) {
+	c.mu.Lock()
+	c.noteResetOpenLocked(id)
+	c.mu.Unlock()
+}
+
+// resetWhileOpenLocked reports whether id is one of the recent streams
+// noteResetOpenLocked remembered.
+func (c *conn) resetWhileOpenLocked(id uint32) bool {
+	for _, r := range c.resetOpen {
+		if r == id {
+			return true
+		}
+	}
+	return false
 }
 
 // remoteClosed records END_STREAM from the client.

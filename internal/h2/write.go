@@ -290,6 +290,9 @@ func (c *conn) writeData(id uint32, p []byte, end bool) {
 // HEADERS with the status and END_STREAM, then RST_STREAM(NO_ERROR) when
 // the client may still be sending a body.
 func (c *conn) replyStatus(id uint32, code int, endStream bool) {
+	if !endStream {
+		c.noteResetOpen(id)
+	}
 	c.wlockCtrl()
 	c.encodeHeaders(code, nil, 0)
 	c.writeBlock(id, true)
