@@ -100,11 +100,18 @@ const (
 // Limits bound what one client can make the gateway hold. Every field has a
 // safe default (see Defaults).
 type Limits struct {
-	HandshakeTimeout     Duration `yaml:"handshake_timeout"`
-	ReadHeaderTimeout    Duration `yaml:"read_header_timeout"`
-	ReadTimeout          Duration `yaml:"read_timeout"`
-	WriteTimeout         Duration `yaml:"write_timeout"`
-	IdleTimeout          Duration `yaml:"idle_timeout"`
+	HandshakeTimeout  Duration `yaml:"handshake_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadTimeout       Duration `yaml:"read_timeout"`
+	WriteTimeout      Duration `yaml:"write_timeout"`
+	IdleTimeout       Duration `yaml:"idle_timeout"`
+	// BodyStallTimeout and SendStallTimeout bound each read of a request
+	// body and each write of a response (nginx's client_body_timeout and
+	// send_timeout): a client that stops sending its body, or stops
+	// reading the answer, is cut off, while a long upload, download or
+	// stream that keeps moving is not.
+	BodyStallTimeout     Duration `yaml:"body_stall_timeout"`
+	SendStallTimeout     Duration `yaml:"send_stall_timeout"`
 	MaxHeaderBytes       int      `yaml:"max_header_bytes"`
 	MaxConcurrentStreams int      `yaml:"max_concurrent_streams"`
 	MaxConnections       int      `yaml:"max_connections"`

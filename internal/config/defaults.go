@@ -9,6 +9,8 @@ const (
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultReadHeaderTimeout    = 10 * time.Second
 	DefaultIdleTimeout          = 120 * time.Second
+	DefaultBodyStallTimeout     = 60 * time.Second
+	DefaultSendStallTimeout     = 60 * time.Second
 	DefaultMaxHeaderBytes       = 64 << 10
 	DefaultMaxConcurrentStreams = 128
 	DefaultMaxConnections       = 16384
@@ -43,6 +45,8 @@ func Defaults(c *Config) {
 		setDur(&lim.HandshakeTimeout, DefaultHandshakeTimeout)
 		setDur(&lim.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 		setDur(&lim.IdleTimeout, DefaultIdleTimeout)
+		setDur(&lim.BodyStallTimeout, DefaultBodyStallTimeout)
+		setDur(&lim.SendStallTimeout, DefaultSendStallTimeout)
 		setInt(&lim.MaxHeaderBytes, DefaultMaxHeaderBytes)
 		setInt(&lim.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 		setInt(&lim.MaxConnections, DefaultMaxConnections)

@@ -378,6 +378,7 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 		Handler:           handler,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(), ReadTimeout: lim.ReadTimeout.D(),
 		WriteTimeout: lim.WriteTimeout.D(), IdleTimeout: lim.IdleTimeout.D(),
+		BodyStallTimeout: lim.BodyStallTimeout.D(), SendStallTimeout: lim.SendStallTimeout.D(),
 		MaxHeaderBytes: lim.MaxHeaderBytes, ConnContext: g.connContext(lc.Name),
 		ConnState: connState, ErrorLog: errorLog,
 	}
@@ -385,6 +386,7 @@ func (g *Gateway) serve(lc config.Listener, ln net.Listener) *running {
 		Handler:           handler,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout.D(), ReadTimeout: lim.ReadTimeout.D(),
 		WriteTimeout: lim.WriteTimeout.D(), IdleTimeout: lim.IdleTimeout.D(),
+		BodyStallTimeout: lim.BodyStallTimeout.D(), SendStallTimeout: lim.SendStallTimeout.D(),
 		MaxHeaderBytes: lim.MaxHeaderBytes, MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams), // validated: 1..10000
 		ConnContext: g.connContext(lc.Name), ConnState: connState, ErrorLog: errorLog,
 	}

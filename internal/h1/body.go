@@ -134,6 +134,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 	if b.sawEOF {
 		return 0, io.EOF
 	}
+	b.c.armBodyStall()
 	var n int
 	var err error
 	if b.chunked {

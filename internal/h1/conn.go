@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/connctx"
+	"github.com/mtlsgate/mtlsgate/internal/stall"
 )
 
 // Connection states as seen by Shutdown (conn.state).
@@ -85,7 +86,12 @@ type conn struct {
 	// it (see setReadDeadline).
 	rdl    time.Time
 	headDL time.Time
-	wdSet  bool // a write deadline may be set
+	// rEnd and wEnd end the current request's body reads and response
+	// writes (ReadTimeout, WriteTimeout, or a handler's
+	// ResponseController deadline; zero: none). The stall timeouts move
+	// the deadlines before each read or write, never past these.
+	rEnd, wEnd time.Time
+	wdl        time.Time // the write deadline set on nc (zero: none)
 
 	resp response
 	body *body // current request body, nil when none
@@ -402,6 +408,37 @@ func (c *conn) setReadDeadline(t time.Time) {
 	c.rdl = t
 }
 
+// setWriteDeadline sets nc's write deadline unless it is set already.
+func (c *conn) setWriteDeadline(t time.Time) {
+	if t.Equal(c.wdl) {
+		return
+	}
+	_ = c.nc.SetWriteDeadline(t)
+	c.wdl = t
+}
+
+// armBodyStall lets the next read of the request body wait at most
+// BodyStallTimeout (nginx's client_body_timeout): a client that stops
+// sending its body cannot hold the request forever.
+func (c *conn) armBodyStall() {
+	if d := c.s.BodyStallTimeout; d > 0 {
+		if t, move := stall.Deadline(c.rdl, c.rEnd, d); move {
+			c.setReadDeadline(t)
+		}
+	}
+}
+
+// armSendStall lets the next write of the response wait at most
+// SendStallTimeout (nginx's send_timeout): a client that stops reading
+// cannot hold the request, and the upstream connection, forever.
+func (c *conn) armSendStall() {
+	if d := c.s.SendStallTimeout; d > 0 {
+		if t, move := stall.Deadline(c.wdl, c.wEnd, d); move {
+			c.setWriteDeadline(t)
+		}
+	}
+}
+
 // serveRequest reads, parses and serves one request; it reports whether
 // the connection stays open for another.
 func (c *conn) serveRequest() bool {
@@ -456,17 +493,18 @@ func (c *conn) serveRequest() bool {
 	// Without a ReadTimeout, a request without a body keeps whatever
 	// deadline is set: nothing reads the connection while its handler
 	// runs but the disconnect watch, which clears it itself.
+	c.rEnd, c.wEnd = time.Time{}, time.Time{}
 	if rt := s.ReadTimeout; rt > 0 {
-		c.setReadDeadline(c.reqStart.Add(rt))
+		c.rEnd = c.reqStart.Add(rt)
+		c.setReadDeadline(c.rEnd)
 	} else if c.body != nil {
 		c.setReadDeadline(time.Time{})
 	}
 	if wt := s.WriteTimeout; wt > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
-		c.wdSet = true
-	} else if c.wdSet {
-		_ = c.nc.SetWriteDeadline(time.Time{})
-		c.wdSet = false
+		c.wEnd = time.Now().Add(wt)
+		c.setWriteDeadline(c.wEnd)
+	} else if s.SendStallTimeout <= 0 {
+		c.setWriteDeadline(time.Time{})
 	}
 
 	w := &c.resp
@@ -538,7 +576,7 @@ func (c *conn) replyError(he *httpError) {
 	if d <= 0 {
 		d = errorWriteTimeout
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	c.setWriteDeadline(time.Now().Add(d))
 	text := http.StatusText(he.code)
 	msg := strconv.Itoa(he.code) + " " + text + ": " + he.msg
 	b := c.resp.getWbuf()

@@ -10,14 +10,21 @@ import (
 // write sends b; the first error is kept, cancels the connection's context
 // and makes the connection close without further writes.
 func (c *conn) write(b []byte) {
-	if c.werr != nil || len(b) == 0 {
-		return
-	}
-	if _, err := c.nc.Write(b); err != nil {
-		c.werr = err
-		c.cctx.Cancel(err)
+	for c.werr == nil && len(b) > 0 {
+		// In pieces, each with its own stall deadline: a slow client
+		// that keeps reading is not cut off by the size of a write.
+		n := min(len(b), maxWritePiece)
+		c.armSendStall()
+		if _, err := c.nc.Write(b[:n]); err != nil {
+			c.werr = err
+			c.cctx.Cancel(err)
+		}
+		b = b[n:]
 	}
 }
+
+// maxWritePiece is the most one socket write of c.write sends.
+const maxWritePiece = 64 << 10
 
 var continueLine = []byte("HTTP/1.1 100 Continue\r\n\r\n")
 

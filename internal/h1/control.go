@@ -37,7 +37,7 @@ func (w *response) SetReadDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
-	w.c.rdl = t
+	w.c.rEnd, w.c.rdl = t, t
 	return w.c.nc.SetReadDeadline(t)
 }
 
@@ -47,7 +47,7 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
-	w.c.wdSet = true
+	w.c.wEnd, w.c.wdl = t, t
 	return w.c.nc.SetWriteDeadline(t)
 }
 

@@ -34,6 +34,17 @@ type Server struct {
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection. Zero means ReadTimeout.
 	IdleTimeout time.Duration
+	// BodyStallTimeout bounds each read of a request body: a client that
+	// sends nothing of its body for this long fails the read (a timeout
+	// error for the handler) and loses the connection. Unlike
+	// ReadTimeout it allows a long upload that keeps moving. Zero means
+	// no limit.
+	BodyStallTimeout time.Duration
+	// SendStallTimeout bounds each write of a response: a client that
+	// takes nothing of it for this long (its receive window full) fails
+	// the write and loses the connection. Unlike WriteTimeout it allows a
+	// long download or stream that keeps moving. Zero means no limit.
+	SendStallTimeout time.Duration
 	// MaxHeaderBytes bounds a request head (request line and header
 	// section) and, separately, a chunked body's trailer section. Zero
 	// means 1 MiB, like net/http. Beyond it the answer is 431.

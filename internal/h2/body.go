@@ -76,9 +76,20 @@ func (b *reqBody) Read(p []byte) (int, error) {
 			b.mu.Lock()
 		}
 	}
+	var stallEnd time.Time // set when the first wait starts
 	for b.n == 0 && b.err == nil && !b.abandoned {
-		if !b.deadline.IsZero() {
-			left := time.Until(b.deadline)
+		dl := b.deadline
+		if d := b.st.c.s.BodyStallTimeout; d > 0 {
+			// The wait for DATA may last d at most.
+			if stallEnd.IsZero() {
+				stallEnd = time.Now().Add(d)
+			}
+			if dl.IsZero() || stallEnd.Before(dl) {
+				dl = stallEnd
+			}
+		}
+		if !dl.IsZero() {
+			left := time.Until(dl)
 			if left <= 0 {
 				b.mu.Unlock()
 				return 0, os.ErrDeadlineExceeded

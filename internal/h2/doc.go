@@ -177,7 +177,10 @@
 //   - Writing is bounded: handlers block on flow control and on the
 //     socket, never on an unbounded queue; control frames are written
 //     with a deadline (WriteTimeout, else 10s), and a failed or timed-out
-//     socket write ends the connection.
+//     socket write ends the connection. SendStallTimeout bounds each wait
+//     of a response write (for window or for the socket) and
+//     BodyStallTimeout each wait for request DATA, so a client that stops
+//     reading or sending is cut off while a slow but steady one is not.
 //
 // Shutdown sends GOAWAY(NO_ERROR) with the last stream id it accepted
 // (one GOAWAY, not the two-step dance: streams the client opens

@@ -143,6 +143,7 @@ func (st *stream) reserve(n int, wait bool) (int, error) {
 	c := st.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var stallEnd time.Time // set when the first wait starts
 	for {
 		if err := st.writableLocked(); err != nil {
 			return 0, err
@@ -157,8 +158,18 @@ func (st *stream) reserve(n int, wait bool) (int, error) {
 		if !wait {
 			return 0, nil
 		}
-		if !st.wdl.IsZero() {
-			left := time.Until(st.wdl)
+		dl := st.wdl
+		if d := c.s.SendStallTimeout; d > 0 {
+			// The wait for window may last d at most.
+			if stallEnd.IsZero() {
+				stallEnd = time.Now().Add(d)
+			}
+			if dl.IsZero() || stallEnd.Before(dl) {
+				dl = stallEnd
+			}
+		}
+		if !dl.IsZero() {
+			left := time.Until(dl)
 			if left <= 0 {
 				return 0, os.ErrDeadlineExceeded
 			}

@@ -45,6 +45,18 @@ type Server struct {
 	// unusable, the whole connection is closed. Zero means no limit.
 	// http.ResponseController.SetWriteDeadline replaces the deadline.
 	WriteTimeout time.Duration
+	// BodyStallTimeout bounds each wait of Request.Body.Read for DATA: a
+	// client that sends nothing of a body for this long fails the read
+	// with os.ErrDeadlineExceeded. Unlike ReadTimeout it allows a long
+	// upload that keeps moving. Zero means no limit.
+	BodyStallTimeout time.Duration
+	// SendStallTimeout bounds each wait of a response write, for
+	// flow-control window (the stream is reset, as for WriteTimeout) or
+	// for the socket (the connection is closed): a client that takes
+	// nothing for this long cannot hold the stream forever. Unlike
+	// WriteTimeout it allows a long download or stream that keeps moving.
+	// Zero means no limit.
+	SendStallTimeout time.Duration
 	// IdleTimeout is how long a connection may have no open stream (and
 	// no handler running) before it is closed with GOAWAY(NO_ERROR). It
 	// starts after the client's SETTINGS. Zero means ReadTimeout; both

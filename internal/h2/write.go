@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/mtlsgate/mtlsgate/internal/stall"
 )
 
 // writeBufSize is the size of the pooled buffered writers. A connection
@@ -79,6 +81,15 @@ func (c *conn) wlockStream(st *stream) error {
 		err = os.ErrDeadlineExceeded
 	}
 	if err == nil {
+		if d := c.s.SendStallTimeout; d > 0 {
+			// The socket write may wait d at most (and not past the
+			// stream's own deadline).
+			if t, move := stall.Deadline(c.wdl, dl, d); move {
+				dl = t
+			} else {
+				dl = c.wdl
+			}
+		}
 		c.setWriteDeadline(dl)
 	}
 	return err

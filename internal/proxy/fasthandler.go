@@ -5,9 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mtlsgate/mtlsgate/internal/identity"
 	"github.com/mtlsgate/mtlsgate/internal/problem"
@@ -85,8 +87,7 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 	*bp = head
 	requestBufs.Put(bp)
 	if bodyErr != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
-			Detail: "the request body ended before its Content-Length", Instance: r.URL.Path})
+		problem.Write(w, clientBodyProblem(bodyErr, r))
 		return
 	}
 	if err != nil {
@@ -94,6 +95,43 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 		return
 	}
 	h.writeResponse(w, resp)
+}
+
+// clientBodyProblem is the answer when the client did not deliver its
+// request body: 408 when a read timed out (the listener's
+// body_stall_timeout or read_timeout), 400 when the body ended early or
+// was malformed.
+func clientBodyProblem(err error, r *http.Request) problem.Details {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return problem.Details{Status: http.StatusRequestTimeout, Reason: "request_body_timeout",
+			Detail: "the client stopped sending its request body (the listener's body_stall_timeout or read_timeout passed)", Instance: r.URL.Path}
+	}
+	return problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
+		Detail: "the request body ended before it was complete, or was malformed", Instance: r.URL.Path}
+}
+
+// clientBody records the first error reading a client's request body
+// (the transport may read it on another goroutine), so that a failed
+// proxy attempt is blamed on the client instead of the upstream.
+type clientBody struct {
+	io.ReadCloser
+	err atomic.Pointer[error]
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.err.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// failed returns the client's body error, if any.
+func (b *clientBody) failed() error {
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // countingReader remembers how much was read and the first read error, so

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -67,6 +68,14 @@ func NewHandler(o RouteOptions) http.Handler {
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// ReverseProxy passes its outgoing request, whose body it has
+			// wrapped: the client's body is found through the context.
+			if cb, ok := r.Context().Value(clientBodyKey{}).(*clientBody); ok {
+				if berr := cb.failed(); berr != nil {
+					problem.Write(w, clientBodyProblem(berr, r))
+					return
+				}
+			}
 			o.OnError(w, r, Classify(name, err))
 		},
 	}
@@ -87,8 +96,17 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Body != nil && r.Body != http.NoBody {
+		cb := &clientBody{ReadCloser: r.Body}
+		r = r.WithContext(context.WithValue(r.Context(), clientBodyKey{}, cb))
+		r.Body = cb
+	}
 	h.rp.ServeHTTP(w, r)
 }
+
+// clientBodyKey holds the *clientBody of a request that goes through
+// ReverseProxy.
+type clientBodyKey struct{}
 
 // maxBufferedBody is the largest request body read into memory before the
 // upstream request is sent (typical JSON API bodies). Buffering decouples
@@ -106,8 +124,7 @@ func (h *routeHandler) serveBuffered(w http.ResponseWriter, r *http.Request) {
 	defer bodyBufs.Put(bp)
 	body := (*bp)[:r.ContentLength]
 	if _, err := io.ReadFull(r.Body, body); err != nil {
-		problem.Write(w, problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
-			Detail: "the request body ended before its Content-Length", Instance: r.URL.Path})
+		problem.Write(w, clientBodyProblem(err, r))
 		return
 	}
 	h.serveFast(w, r, body, false)
