@@ -62,6 +62,10 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("gateway: admin: %w", err)
 	}
+	if cfg.Admin.APITokenFile == "" && !loopbackAddr(ln.Addr()) {
+		g.log.Warn("admin: the listener is reachable beyond this host and /api/stats (call statistics by client identity) needs no token; set admin.api_token_file, or bind admin.address to 127.0.0.1",
+			"address", ln.Addr().String())
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
 	g.admin, g.adminLn = srv, ln
 	go func() {
@@ -70,6 +74,13 @@ func (g *Gateway) startAdmin(cfg *config.Config) error {
 		}
 	}()
 	return nil
+}
+
+// loopbackAddr reports whether a listener's address is reachable from
+// this host only.
+func loopbackAddr(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
 
 // minAPIToken is the shortest admin API token accepted.

@@ -205,3 +205,23 @@ func TestTrustChangeAppliesToOpenConnections(t *testing.T) {
 	}
 	expectStatus(t, "same connection after the CA was removed", r, 401)
 }
+
+// TestLoopbackAddr decides the warning for an admin listener without a
+// token that others can reach.
+func TestLoopbackAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want bool
+	}{
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9090}, true},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9090}, true},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 9090}, false},
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 9090}, false},
+		{&net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9090}, false},
+		{&net.UnixAddr{Name: "/run/admin.sock", Net: "unix"}, false},
+	} {
+		if got := loopbackAddr(tc.addr); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.addr, got, tc.want)
+		}
+	}
+}
