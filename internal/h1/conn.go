@@ -92,6 +92,11 @@ type conn struct {
 	// the deadlines before each read or write, never past these.
 	rEnd, wEnd time.Time
 	wdl        time.Time // the write deadline set on nc (zero: none)
+	// dlMu guards rdl, rEnd, wdl and wEnd while a handler runs: its
+	// goroutines may read the body, write the response and call
+	// ResponseController at once (full duplex). Outside a handler only the
+	// connection's goroutine uses them.
+	dlMu sync.Mutex
 
 	resp response
 	body *body // current request body, nil when none
@@ -422,9 +427,11 @@ func (c *conn) setWriteDeadline(t time.Time) {
 // sending its body cannot hold the request forever.
 func (c *conn) armBodyStall() {
 	if d := c.s.BodyStallTimeout; d > 0 {
+		c.dlMu.Lock()
 		if t, move := stall.Deadline(c.rdl, c.rEnd, d); move {
 			c.setReadDeadline(t)
 		}
+		c.dlMu.Unlock()
 	}
 }
 
@@ -433,9 +440,11 @@ func (c *conn) armBodyStall() {
 // cannot hold the request, and the upstream connection, forever.
 func (c *conn) armSendStall() {
 	if d := c.s.SendStallTimeout; d > 0 {
+		c.dlMu.Lock()
 		if t, move := stall.Deadline(c.wdl, c.wEnd, d); move {
 			c.setWriteDeadline(t)
 		}
+		c.dlMu.Unlock()
 	}
 }
 
@@ -443,6 +452,7 @@ func (c *conn) armSendStall() {
 // the connection stays open for another.
 func (c *conn) serveRequest() bool {
 	s := c.s
+	c.rEnd, c.wEnd = time.Time{}, time.Time{} // the last request's
 	head, err := c.readHead()
 	c.headDL = time.Time{}
 	if err != nil {
@@ -493,7 +503,6 @@ func (c *conn) serveRequest() bool {
 	// Without a ReadTimeout, a request without a body keeps whatever
 	// deadline is set: nothing reads the connection while its handler
 	// runs but the disconnect watch, which clears it itself.
-	c.rEnd, c.wEnd = time.Time{}, time.Time{}
 	if rt := s.ReadTimeout; rt > 0 {
 		c.rEnd = c.reqStart.Add(rt)
 		c.setReadDeadline(c.rEnd)
@@ -576,7 +585,8 @@ func (c *conn) replyError(he *httpError) {
 	if d <= 0 {
 		d = errorWriteTimeout
 	}
-	c.setWriteDeadline(time.Now().Add(d))
+	c.wEnd = time.Now().Add(d)
+	c.setWriteDeadline(c.wEnd)
 	text := http.StatusText(he.code)
 	msg := strconv.Itoa(he.code) + " " + text + ": " + he.msg
 	b := c.resp.getWbuf()

@@ -39,6 +39,9 @@ func (c *conn) writeContinue() error {
 		return nil
 	}
 	c.canContinue = false
+	// The socket may keep the stall deadline of the last response, long
+	// past on a connection that was idle.
+	c.armSendStall()
 	if _, err := c.nc.Write(continueLine); err != nil {
 		c.cctx.Cancel(err)
 		return err

@@ -37,8 +37,11 @@ func (w *response) SetReadDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
-	w.c.rEnd, w.c.rdl = t, t
-	return w.c.nc.SetReadDeadline(t)
+	c := w.c
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.rEnd, c.rdl = t, t
+	return c.nc.SetReadDeadline(t)
 }
 
 // SetWriteDeadline sets the connection's write deadline;
@@ -47,8 +50,11 @@ func (w *response) SetWriteDeadline(t time.Time) error {
 	if w.st == nil {
 		return errResponseDone
 	}
-	w.c.wEnd, w.c.wdl = t, t
-	return w.c.nc.SetWriteDeadline(t)
+	c := w.c
+	c.dlMu.Lock()
+	defer c.dlMu.Unlock()
+	c.wEnd, c.wdl = t, t
+	return c.nc.SetWriteDeadline(t)
 }
 
 // EnableFullDuplex lets the handler read the request body after it

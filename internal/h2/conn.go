@@ -103,16 +103,16 @@ type conn struct {
 	mu          sync.Mutex
 	flow        sync.Cond // writers waiting for send window (L: mu)
 	streams     map[uint32]*stream
-	free        []*stream  // released streams, reused by this connection only
-	nActive     int        // streams open or with a handler running
-	maxClientID uint32     // highest stream id the client used
-	resetOpen   [16]uint32 // recent streams reset while the client could still send on them
-	resetNext   int        // next slot of resetOpen
-	sendWin     int64      // connection send window
-	initWin     int32      // the client's SETTINGS_INITIAL_WINDOW_SIZE
-	recvWin     int32      // connection receive window left to the client
-	recvUnacked int32      // consumed bytes not yet given back
-	closed      bool       // the connection is ending: writers fail
+	free        []*stream // released streams, reused by this connection only
+	nActive     int       // streams open or with a handler running
+	maxClientID uint32    // highest stream id the client used
+	resetOpen   []uint32  // recent streams reset while the client could still send on them (a ring, made on first use)
+	resetNext   int       // next slot of resetOpen
+	sendWin     int64     // connection send window
+	initWin     int32     // the client's SETTINGS_INITIAL_WINDOW_SIZE
+	recvWin     int32     // connection receive window left to the client
+	recvUnacked int32     // consumed bytes not yet given back
+	closed      bool      // the connection is ending: writers fail
 	goAwaySent  bool
 	goAwayID    uint32 // last stream id of our GOAWAY
 	draining    bool   // GOAWAY sent or received: close when no stream is left

@@ -286,7 +286,10 @@ func (c *conn) newStream() error {
 	c.mu.Lock()
 	if c.goAwaySent && id > c.goAwayID || c.closed {
 		// After GOAWAY, streams above its last id are ignored: the client
-		// retries them elsewhere.
+		// retries them elsewhere. Their trailers are ignored too.
+		if !hb.endStream {
+			c.noteResetOpenLocked(id)
+		}
 		c.mu.Unlock()
 		return nil
 	}

@@ -558,3 +558,25 @@ func TestTrailersAfterReset(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailersAfterManyResets: the streams remembered as reset are not a
+// small fixed set: trailers for the first of many streams answered early
+// are still ignored.
+func TestTrailersAfterManyResets(t *testing.T) {
+	early := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "early") })
+	rc := newRaw(t, &Server{Handler: early, MaxConcurrentStreams: 64})
+	const n = 40
+	for i := range n {
+		id := uint32(2*i + 1)
+		rc.headers(id, false, ":method", "POST", ":scheme", "https", ":path", "/", ":authority", "a")
+		if st, _ := rc.response(id); st != "200" {
+			t.Fatalf("stream %d: %s", id, st)
+		}
+		rc.expectRST(id, http2.ErrCodeNo)
+	}
+	rc.headers(1, true, "x-late", "trailer")
+	rc.get(2*n + 1)
+	if st, _ := rc.response(2*n + 1); st != "200" {
+		t.Fatalf("after late trailers: %s", st)
+	}
+}

@@ -283,6 +283,11 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 // come, and a trailer section among them must be ignored (RFC 9113
 // §5.1, "closed"), not taken for a reused stream id.
 func (c *conn) noteResetOpenLocked(id uint32) {
+	if c.resetOpen == nil {
+		// Twice the streams that can be open at once: each of them may
+		// be reset before the client sees it, and new ones opened.
+		c.resetOpen = make([]uint32, max(32, 2*c.maxStreams))
+	}
 	c.resetOpen[c.resetNext] = id
 	c.resetNext = (c.resetNext + 1) % len(c.resetOpen)
 }

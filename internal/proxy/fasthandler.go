@@ -87,7 +87,7 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 	*bp = head
 	requestBufs.Put(bp)
 	if bodyErr != nil {
-		problem.Write(w, clientBodyProblem(bodyErr, r))
+		problem.Write(w, clientBodyProblem(bodyErr, r.URL.Path))
 		return
 	}
 	if err != nil {
@@ -101,29 +101,38 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 // request body: 408 when a read timed out (the listener's
 // body_stall_timeout or read_timeout), 400 when the body ended early or
 // was malformed.
-func clientBodyProblem(err error, r *http.Request) problem.Details {
+func clientBodyProblem(err error, path string) problem.Details {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return problem.Details{Status: http.StatusRequestTimeout, Reason: "request_body_timeout",
-			Detail: "the client stopped sending its request body (the listener's body_stall_timeout or read_timeout passed)", Instance: r.URL.Path}
+			Detail: "the client stopped sending its request body (the listener's body_stall_timeout or read_timeout passed)", Instance: path}
 	}
 	return problem.Details{Status: http.StatusBadRequest, Reason: "request_body_unreadable",
-		Detail: "the request body ended before it was complete, or was malformed", Instance: r.URL.Path}
+		Detail: "the request body ended before it was complete, or was malformed", Instance: path}
 }
 
 // clientBody records the first error reading a client's request body
 // (the transport may read it on another goroutine), so that a failed
-// proxy attempt is blamed on the client instead of the upstream.
+// proxy attempt is blamed on the client instead of the upstream. Errors
+// after Close (net/http closes the body when a round trip fails, and its
+// writer may still read) are not the client's.
 type clientBody struct {
 	io.ReadCloser
-	err atomic.Pointer[error]
+	path   string // the request's path, for the problem's instance
+	err    atomic.Pointer[error]
+	closed atomic.Bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && !b.closed.Load() {
 		b.err.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+func (b *clientBody) Close() error {
+	b.closed.Store(true)
+	return b.ReadCloser.Close()
 }
 
 // failed returns the client's body error, if any.

@@ -72,7 +72,7 @@ func NewHandler(o RouteOptions) http.Handler {
 			// wrapped: the client's body is found through the context.
 			if cb, ok := r.Context().Value(clientBodyKey{}).(*clientBody); ok {
 				if berr := cb.failed(); berr != nil {
-					problem.Write(w, clientBodyProblem(berr, r))
+					problem.Write(w, clientBodyProblem(berr, cb.path))
 					return
 				}
 			}
@@ -97,7 +97,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		cb := &clientBody{ReadCloser: r.Body}
+		cb := &clientBody{ReadCloser: r.Body, path: r.URL.Path}
 		r = r.WithContext(context.WithValue(r.Context(), clientBodyKey{}, cb))
 		r.Body = cb
 	}
@@ -124,7 +124,7 @@ func (h *routeHandler) serveBuffered(w http.ResponseWriter, r *http.Request) {
 	defer bodyBufs.Put(bp)
 	body := (*bp)[:r.ContentLength]
 	if _, err := io.ReadFull(r.Body, body); err != nil {
-		problem.Write(w, clientBodyProblem(err, r))
+		problem.Write(w, clientBodyProblem(err, r.URL.Path))
 		return
 	}
 	h.serveFast(w, r, body, false)
