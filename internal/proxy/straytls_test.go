@@ -3,9 +3,11 @@ package proxy
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -133,5 +135,50 @@ func TestClientConfigServerName(t *testing.T) {
 	shared.ServerName = "named.internal"
 	if got := tr.clientConfig(); got != shared {
 		t.Errorf("a configured server name was not kept: %q", got.ServerName)
+	}
+}
+
+// TestFastTransportReusesTLSConnections: after the stray-record check
+// (a held read through crypto/tls) a TLS upstream connection is still
+// reused, with or without a configured server name and a response-header
+// timeout: the check must not leave an error on the connection.
+func TestFastTransportReusesTLSConnections(t *testing.T) {
+	ca := testpki.NewRootCA(t, "Upstream CA")
+	leaf := ca.Issue(t, testpki.Options{CN: "127.0.0.1", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	for _, tc := range []struct {
+		name       string
+		serverName string
+		timeout    time.Duration
+	}{{"server name and timeout", "127.0.0.1", 2 * time.Second}, {"neither", "", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "hello "+r.URL.Path)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf.TLSCertificate()}}
+			srv.StartTLS()
+			defer srv.Close()
+			u, _ := url.Parse(srv.URL)
+			up, err := NewUpstream(UpstreamOptions{Name: "up", URL: u, RootCAs: ca.Pool(), ServerName: tc.serverName,
+				DialTimeout: time.Second, ResponseHeaderTimeout: tc.timeout, IdleConnTimeout: time.Minute, MaxIdleConnsPerHost: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer up.Close()
+			for i := range 5 {
+				path := fmt.Sprintf("/r%d", i)
+				if _, body, err := do(t, up, "GET", srv.URL+path, nil); err != nil || body != "hello "+path {
+					t.Fatalf("request %d: %q, %v", i, body, err)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d upstream connections for 5 sequential requests, want 1", n)
+			}
+		})
 	}
 }
