@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mtlsgate/mtlsgate/internal/connctx"
-	"github.com/mtlsgate/mtlsgate/internal/stall"
 )
 
 // Connection states as seen by Shutdown (conn.state).
@@ -411,41 +410,6 @@ func (c *conn) setReadDeadline(t time.Time) {
 	}
 	_ = c.nc.SetReadDeadline(t)
 	c.rdl = t
-}
-
-// setWriteDeadline sets nc's write deadline unless it is set already.
-func (c *conn) setWriteDeadline(t time.Time) {
-	if t.Equal(c.wdl) {
-		return
-	}
-	_ = c.nc.SetWriteDeadline(t)
-	c.wdl = t
-}
-
-// armBodyStall lets the next read of the request body wait at most
-// BodyStallTimeout (nginx's client_body_timeout): a client that stops
-// sending its body cannot hold the request forever.
-func (c *conn) armBodyStall() {
-	if d := c.s.BodyStallTimeout; d > 0 {
-		c.dlMu.Lock()
-		if t, move := stall.Deadline(c.rdl, c.rEnd, d); move {
-			c.setReadDeadline(t)
-		}
-		c.dlMu.Unlock()
-	}
-}
-
-// armSendStall lets the next write of the response wait at most
-// SendStallTimeout (nginx's send_timeout): a client that stops reading
-// cannot hold the request, and the upstream connection, forever.
-func (c *conn) armSendStall() {
-	if d := c.s.SendStallTimeout; d > 0 {
-		c.dlMu.Lock()
-		if t, move := stall.Deadline(c.wdl, c.wEnd, d); move {
-			c.setWriteDeadline(t)
-		}
-		c.dlMu.Unlock()
-	}
 }
 
 // serveRequest reads, parses and serves one request; it reports whether

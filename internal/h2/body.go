@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/mtlsgate/mtlsgate/internal/stall"
 )
 
 // errBodyLength: the DATA frames disagree with content-length.
@@ -78,27 +80,10 @@ func (b *reqBody) Read(p []byte) (int, error) {
 	}
 	var stallEnd time.Time // set when the first wait starts
 	for b.n == 0 && b.err == nil && !b.abandoned {
-		dl := b.deadline
-		if d := b.st.c.s.BodyStallTimeout; d > 0 {
-			// The wait for DATA may last d at most.
-			if stallEnd.IsZero() {
-				stallEnd = time.Now().Add(d)
-			}
-			if dl.IsZero() || stallEnd.Before(dl) {
-				dl = stallEnd
-			}
-		}
-		if !dl.IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				b.mu.Unlock()
-				return 0, os.ErrDeadlineExceeded
-			}
-			if b.timer == nil {
-				b.timer = time.AfterFunc(left, b.wake)
-			} else {
-				b.timer.Reset(left)
-			}
+		dl := stall.WaitDeadline(b.deadline, &stallEnd, b.st.c.s.BodyStallTimeout)
+		if !armWaitTimer(&b.timer, dl, b.wake) {
+			b.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
 		}
 		b.cond.Wait()
 	}

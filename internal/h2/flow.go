@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/mtlsgate/mtlsgate/internal/stall"
 )
 
 // onData reads a DATA frame's payload (the Framer has read its header)
@@ -158,26 +160,9 @@ func (st *stream) reserve(n int, wait bool) (int, error) {
 		if !wait {
 			return 0, nil
 		}
-		dl := st.wdl
-		if d := c.s.SendStallTimeout; d > 0 {
-			// The wait for window may last d at most.
-			if stallEnd.IsZero() {
-				stallEnd = time.Now().Add(d)
-			}
-			if dl.IsZero() || stallEnd.Before(dl) {
-				dl = stallEnd
-			}
-		}
-		if !dl.IsZero() {
-			left := time.Until(dl)
-			if left <= 0 {
-				return 0, os.ErrDeadlineExceeded
-			}
-			if st.wtimer == nil {
-				st.wtimer = time.AfterFunc(left, c.wakeWriters)
-			} else {
-				st.wtimer.Reset(left)
-			}
+		dl := stall.WaitDeadline(st.wdl, &stallEnd, c.s.SendStallTimeout)
+		if !armWaitTimer(&st.wtimer, dl, c.wakeWriters) {
+			return 0, os.ErrDeadlineExceeded
 		}
 		c.flow.Wait()
 	}
@@ -211,4 +196,23 @@ func (st *stream) writableLocked() error {
 		return ErrStreamReset
 	}
 	return nil
+}
+
+// armWaitTimer makes *t call wake at dl (zero: no deadline, nothing to
+// arm), so that a goroutine waiting on a condition sees the deadline
+// pass; false when it has passed already.
+func armWaitTimer(t **time.Timer, dl time.Time, wake func()) bool {
+	if dl.IsZero() {
+		return true
+	}
+	left := time.Until(dl)
+	if left <= 0 {
+		return false
+	}
+	if *t == nil {
+		*t = time.AfterFunc(left, wake)
+	} else {
+		(*t).Reset(left)
+	}
+	return true
 }

@@ -19,3 +19,20 @@ func Deadline(cur, end time.Time, d time.Duration) (time.Time, bool) {
 	}
 	return want, cur.IsZero() || cur.After(want) || cur.Before(want.Add(-d/16))
 }
+
+// WaitDeadline returns the deadline of a wait for data or window that
+// may last d (none when d <= 0) from its first round, and not past dl
+// (zero: none). *start holds when the wait's stall ends: zero before the
+// first round, which sets it.
+func WaitDeadline(dl time.Time, start *time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return dl
+	}
+	if start.IsZero() {
+		*start = time.Now().Add(d)
+	}
+	if dl.IsZero() || start.Before(dl) {
+		return *start
+	}
+	return dl
+}

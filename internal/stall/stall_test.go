@@ -40,3 +40,27 @@ func TestDeadline(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitDeadline(t *testing.T) {
+	const d = time.Second
+	var start time.Time
+	if got := WaitDeadline(time.Time{}, &start, 0); !got.IsZero() || !start.IsZero() {
+		t.Fatalf("no stall timeout: %v (start %v)", got, start)
+	}
+	first := WaitDeadline(time.Time{}, &start, d)
+	if start.IsZero() || !first.Equal(start) || time.Until(first) > d {
+		t.Fatalf("first round: %v, start %v", first, start)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if again := WaitDeadline(time.Time{}, &start, d); !again.Equal(first) {
+		t.Errorf("a later round of the same wait moved the deadline: %v -> %v", first, again)
+	}
+	soon := time.Now().Add(time.Millisecond)
+	if got := WaitDeadline(soon, &start, d); !got.Equal(soon) {
+		t.Errorf("an earlier own deadline was not kept: %v", got)
+	}
+	late := time.Now().Add(time.Hour)
+	if got := WaitDeadline(late, &start, d); !got.Equal(start) {
+		t.Errorf("the stall did not bound a later own deadline: %v", got)
+	}
+}
