@@ -143,7 +143,7 @@ func TestStallDeadlineAfterIdle(t *testing.T) {
 		io.WriteString(w, "got "+string(b))
 	})
 	idleConn := func(t *testing.T, writeTimeout time.Duration) (net.Conn, *bufio.Reader) {
-		srv := &Server{SendStallTimeout: testStall, BodyStallTimeout: testStall, WriteTimeout: writeTimeout,
+		srv := &Server{SendStallTimeout: testStall, BodyStallTimeout: steadyStall, WriteTimeout: writeTimeout,
 			ErrorLog: discardLogger(), Handler: echo}
 		c := startServer(t, srv, nil).dial()
 		c.SetDeadline(time.Now().Add(10 * time.Second))

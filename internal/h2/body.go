@@ -207,8 +207,9 @@ func (b *reqBody) setDeadline(t time.Time) {
 // push adds a DATA frame (flen bytes on the wire, data its payload
 // without padding) or the end of the body (end, with trailers) on the
 // connection goroutine. It returns a stream error code (ErrCodeNo when
-// none) and how many bytes of the connection window to give back at once
-// (padding, and data nobody will read).
+// none; PROTOCOL_ERROR when the body disagrees with content-length, see
+// resetPushed) and how many bytes of the connection window to give back
+// at once (padding, and data nobody will read).
 func (b *reqBody) push(data []byte, flen int, end bool, trailers http.Header) (http2.ErrCode, int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -220,7 +221,9 @@ func (b *reqBody) push(data []byte, flen int, end bool, trailers http.Header) (h
 	b.unacked += int32(refund)
 	b.got += int64(len(data))
 	if b.declared >= 0 && (b.got > b.declared || end && b.got != b.declared) {
-		b.failLengthLocked()
+		// The caller resets the stream, which fails the body with
+		// errBodyLength: failing it here first would let the handler
+		// see the error and finish before the stream is marked reset.
 		return http2.ErrCodeProtocol, refund + len(data)
 	}
 	if b.abandoned || b.err != nil {
@@ -237,12 +240,6 @@ func (b *reqBody) push(data []byte, flen int, end bool, trailers http.Header) (h
 	}
 	b.cond.Broadcast()
 	return http2.ErrCodeNo, refund
-}
-
-func (b *reqBody) failLengthLocked() {
-	if b.err == nil || b.err == io.EOF {
-		b.err, b.hardErr = errBodyLength, true
-	}
 }
 
 // append copies data into the chunk buffer.

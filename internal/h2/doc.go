@@ -129,9 +129,9 @@
 //     sequence, and frames larger than 16 KiB (FRAME_SIZE_ERROR). Frames
 //     on closed streams are ignored (DATA still gives its bytes back to
 //     the connection window); so is a trailer section on one of the last
-//     2 x MaxConcurrentStreams streams we reset (or ignored after GOAWAY)
-//     while the client could still send (decoded for the HPACK state),
-//     where HEADERS on another closed stream is a reused id. PRIORITY, PRIORITY_UPDATE and unknown frame
+//     64 streams we reset (or ignored after GOAWAY) while the client
+//     could still send (decoded for the HPACK state), where HEADERS on
+//     another closed stream is a reused id. PRIORITY, PRIORITY_UPDATE and unknown frame
 //     types are ignored. DATA on a half-closed (remote) stream resets it
 //     with STREAM_CLOSED.
 //   - Requests (RFC 9113 §8.2, §8.3): lowercase token names; values

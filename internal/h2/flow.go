@@ -3,6 +3,7 @@ package h2
 import (
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -74,7 +75,10 @@ func (c *conn) onData(fh http2.FrameHeader) error {
 	code, refund := body.push(data, flen, endStream, nil)
 	c.refund(refund)
 	if code != http2.ErrCodeNo {
-		c.resetStream(st, code, errMalformed)
+		if hook := testBeforeResetPushed.Load(); hook != nil {
+			(*hook)()
+		}
+		c.resetPushed(st, code)
 		return nil
 	}
 	if endStream {
@@ -216,3 +220,8 @@ func armWaitTimer(t **time.Timer, dl time.Time, wake func()) bool {
 	}
 	return true
 }
+
+// testBeforeResetPushed, when set by a test, runs between a refused body
+// push and the stream's reset (where a handler must not see the error
+// yet).
+var testBeforeResetPushed atomic.Pointer[func()]

@@ -270,7 +270,7 @@ func (c *conn) onTrailers(st *stream) error {
 	code, refund := hb.body.push(nil, 0, true, tr)
 	c.refund(refund)
 	if code != http2.ErrCodeNo {
-		c.resetStream(st, code, errMalformed)
+		c.resetPushed(st, code)
 		return nil
 	}
 	c.remoteClosed(st)

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -265,6 +266,12 @@ func TestValidEdgeRequests(t *testing.T) {
 
 func TestContentLengthMismatch(t *testing.T) {
 	checkGoroutines(t)
+	// A handler that could see the body's error before the stream is
+	// marked reset would answer, and the server would end the stream
+	// with RST_STREAM(NO_ERROR) instead of PROTOCOL_ERROR.
+	pause := func() { time.Sleep(20 * time.Millisecond) }
+	testBeforeResetPushed.Store(&pause)
+	defer testBeforeResetPushed.Store(nil)
 	errs := make(chan error, 2)
 	srv := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := io.ReadAll(r.Body)
@@ -281,8 +288,8 @@ func TestContentLengthMismatch(t *testing.T) {
 	rc.fr.WriteData(3, false, []byte("abcde"))
 	rc.expectRST(3, http2.ErrCodeProtocol)
 	for range 2 {
-		if err := <-errs; err == nil {
-			t.Fatal("handler read a mismatched body without error")
+		if err := <-errs; !errors.Is(err, errBodyLength) {
+			t.Fatalf("handler read a mismatched body with error %v, want errBodyLength", err)
 		}
 	}
 }
@@ -559,13 +566,12 @@ func TestTrailersAfterReset(t *testing.T) {
 	}
 }
 
-// TestTrailersAfterManyResets: the streams remembered as reset are not a
-// small fixed set: trailers for the first of many streams answered early
-// are still ignored.
+// TestTrailersAfterManyResets: trailers for the first of many streams
+// answered early (fewer than resetOpenLen) are still ignored.
 func TestTrailersAfterManyResets(t *testing.T) {
 	early := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "early") })
-	rc := newRaw(t, &Server{Handler: early, MaxConcurrentStreams: 64})
-	const n = 40
+	rc := newRaw(t, &Server{Handler: early, MaxConcurrentStreams: 8})
+	const n = resetOpenLen - 4
 	for i := range n {
 		id := uint32(2*i + 1)
 		rc.headers(id, false, ":method", "POST", ":scheme", "https", ":path", "/", ":authority", "a")

@@ -258,6 +258,23 @@ func (c *conn) closeStreamLocked(st *stream) {
 // resetStream sends RST_STREAM(code) unless the stream is already reset,
 // cancels its context with cause and fails its body. Any goroutine.
 func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
+	c.resetStreamBody(st, code, cause, ErrStreamReset)
+}
+
+// resetPushed resets a stream whose body push refused with code: a body
+// longer or shorter than its content-length fails with errBodyLength.
+func (c *conn) resetPushed(st *stream, code http2.ErrCode) {
+	bodyErr := ErrStreamReset
+	if code == http2.ErrCodeProtocol {
+		bodyErr = errBodyLength
+	}
+	c.resetStreamBody(st, code, errMalformed, bodyErr)
+}
+
+// resetStreamBody is resetStream failing the body with bodyErr. The
+// stream is marked reset before the body fails, so a handler that sees
+// the error and returns never makes run answer RST_STREAM(NO_ERROR).
+func (c *conn) resetStreamBody(st *stream, code http2.ErrCode, cause, bodyErr error) {
 	c.mu.Lock()
 	if st.reset || !st.inMap {
 		c.mu.Unlock()
@@ -273,7 +290,7 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 	c.closeStreamLocked(st)
 	sctx.Cancel(cause)
 	if body != nil {
-		c.refund(body.fail(ErrStreamReset))
+		c.refund(body.fail(bodyErr))
 	}
 	c.writeRST(id, code)
 }
@@ -284,9 +301,10 @@ func (c *conn) resetStream(st *stream, code http2.ErrCode, cause error) {
 // §5.1, "closed"), not taken for a reused stream id.
 func (c *conn) noteResetOpenLocked(id uint32) {
 	if c.resetOpen == nil {
-		// Twice the streams that can be open at once: each of them may
-		// be reset before the client sees it, and new ones opened.
-		c.resetOpen = make([]uint32, max(32, 2*c.maxStreams))
+		// Made on first use: most connections never need it. 64 streams
+		// answered early whose trailers are still on their way is
+		// plenty, and bounds what a connection keeps (256 bytes).
+		c.resetOpen = make([]uint32, resetOpenLen)
 	}
 	c.resetOpen[c.resetNext] = id
 	c.resetNext = (c.resetNext + 1) % len(c.resetOpen)
@@ -297,6 +315,9 @@ func (c *conn) noteResetOpen(id uint32) {
 	c.noteResetOpenLocked(id)
 	c.mu.Unlock()
 }
+
+// resetOpenLen is how many such streams a connection remembers.
+const resetOpenLen = 64
 
 // resetWhileOpenLocked reports whether id is one of the recent streams
 // noteResetOpenLocked remembered.
