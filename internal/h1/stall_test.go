@@ -11,28 +11,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// testStall is the stall timeout of tests where the client stops;
-// steadyStall that of tests where it keeps moving, with pauses well
-// below it (a loaded CI machine may delay either side).
-const (
-	testStall   = 200 * time.Millisecond
-	steadyStall = time.Second
+	"github.com/mtlsgate/mtlsgate/internal/servertest"
 )
-
-// stallResult is what a test handler saw.
-type stallResult struct {
-	n   int64
-	err error
-}
 
 // TestSendStallTimeout: a client that stops reading the response fails
 // the handler's write after SendStallTimeout; one that reads slowly but
 // steadily gets the whole response although it takes longer than that.
 func TestSendStallTimeout(t *testing.T) {
 	const size = 16 << 20
-	done := make(chan stallResult, 1)
+	done := make(chan servertest.Moved, 1)
 	get := func(stall time.Duration) (net.Conn, *bufio.Reader) {
 		srv := &Server{SendStallTimeout: stall, ErrorLog: discardLogger(),
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,7 +28,7 @@ func TestSendStallTimeout(t *testing.T) {
 				// One write: the server must not give all of it one
 				// stall deadline.
 				n, err := w.Write(make([]byte, size))
-				done <- stallResult{int64(n), err}
+				done <- servertest.Moved{N: int64(n), Err: err}
 			})}
 		c := startServer(t, srv, nil).dial()
 		c.(*net.TCPConn).SetReadBuffer(64 << 10)
@@ -49,19 +37,15 @@ func TestSendStallTimeout(t *testing.T) {
 	}
 
 	t.Run("stalled", func(t *testing.T) {
-		get(testStall) // and never read
-		select {
-		case res := <-done:
-			if !errors.Is(res.err, os.ErrDeadlineExceeded) {
-				t.Fatalf("handler wrote %d bytes, error %v; want a deadline error", res.n, res.err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the handler's write still blocked 10s after the client stopped reading")
+		get(servertest.Stall) // and never read
+		res := servertest.Await(t, done, "the handler's write the handler's write after the client stopped reading")
+		if !errors.Is(res.Err, os.ErrDeadlineExceeded) {
+			t.Fatalf("handler wrote %d bytes, error %v; want a deadline error", res.N, res.Err)
 		}
 	})
 
 	t.Run("slow but steady", func(t *testing.T) {
-		c, br := get(steadyStall)
+		c, br := get(servertest.SteadyStall)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -75,14 +59,14 @@ func TestSendStallTimeout(t *testing.T) {
 			if err != nil {
 				break
 			}
-			time.Sleep(25 * time.Millisecond) // 64 pauses: longer than steadyStall in all
+			time.Sleep(25 * time.Millisecond) // 64 pauses: longer than the stall timeout in all
 		}
 		c.Close()
-		res := <-done
-		if res.err != nil || got != size {
-			t.Fatalf("read %d of %d bytes; handler error %v", got, size, res.err)
+		res := servertest.Await(t, done, "the handler")
+		if res.Err != nil || got != size {
+			t.Fatalf("read %d of %d bytes; handler error %v", got, size, res.Err)
 		}
-		if el := time.Since(start); el < steadyStall {
+		if el := time.Since(start); el < servertest.SteadyStall {
 			t.Fatalf("the download took %v only: the stall timeout was not exercised", el)
 		}
 	})
@@ -92,39 +76,35 @@ func TestSendStallTimeout(t *testing.T) {
 // handler's read after BodyStallTimeout; one that sends it slowly but
 // steadily is read to the end.
 func TestBodyStallTimeout(t *testing.T) {
-	done := make(chan stallResult, 1)
+	done := make(chan servertest.Moved, 1)
 	dial := func(stall time.Duration) net.Conn {
 		srv := &Server{BodyStallTimeout: stall, ErrorLog: discardLogger(),
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				n, err := io.Copy(io.Discard, r.Body)
-				done <- stallResult{n, err}
+				done <- servertest.Moved{N: n, Err: err}
 			})}
 		return startServer(t, srv, nil).dial()
 	}
 
 	t.Run("stalled", func(t *testing.T) {
-		c := dial(testStall)
+		c := dial(servertest.Stall)
 		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
-		select {
-		case res := <-done:
-			if res.n != 10 || !errors.Is(res.err, os.ErrDeadlineExceeded) {
-				t.Fatalf("handler read %d bytes, error %v; want 10 and a deadline error", res.n, res.err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the handler's read still blocked 10s after the client stopped sending")
+		res := servertest.Await(t, done, "the handler's read after the client stopped sending")
+		if res.N != 10 || !errors.Is(res.Err, os.ErrDeadlineExceeded) {
+			t.Fatalf("handler read %d bytes, error %v; want 10 and a deadline error", res.N, res.Err)
 		}
 	})
 
 	t.Run("slow but steady", func(t *testing.T) {
-		c := dial(steadyStall)
+		c := dial(servertest.SteadyStall)
 		io.WriteString(c, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n")
 		for _, b := range strings.Split("abcde", "") {
-			time.Sleep(steadyStall / 3) // five pauses: longer than steadyStall in all
+			time.Sleep(servertest.SteadyStall / 3) // five pauses: longer than the stall timeout in all
 			io.WriteString(c, b)
 		}
-		res := <-done
-		if res.n != 5 || res.err != nil {
-			t.Fatalf("handler read %d bytes, error %v; want 5, nil", res.n, res.err)
+		res := servertest.Await(t, done, "the handler")
+		if res.N != 5 || res.Err != nil {
+			t.Fatalf("handler read %d bytes, error %v; want 5, nil", res.N, res.Err)
 		}
 	})
 }
@@ -143,7 +123,7 @@ func TestStallDeadlineAfterIdle(t *testing.T) {
 		io.WriteString(w, "got "+string(b))
 	})
 	idleConn := func(t *testing.T, writeTimeout time.Duration) (net.Conn, *bufio.Reader) {
-		srv := &Server{SendStallTimeout: testStall, BodyStallTimeout: steadyStall, WriteTimeout: writeTimeout,
+		srv := &Server{SendStallTimeout: servertest.Stall, BodyStallTimeout: servertest.SteadyStall, WriteTimeout: writeTimeout,
 			ErrorLog: discardLogger(), Handler: echo}
 		c := startServer(t, srv, nil).dial()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -151,7 +131,7 @@ func TestStallDeadlineAfterIdle(t *testing.T) {
 		if got := getBody(t, c, br, "/"); got != "got " {
 			t.Fatalf("first request: %q", got)
 		}
-		time.Sleep(3 * testStall) // the stall and write deadlines pass
+		time.Sleep(3 * servertest.Stall) // the stall and write deadlines pass
 		return c, br
 	}
 

@@ -9,38 +9,23 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
-)
 
-// testStall is the stall timeout of tests where the client stops;
-// steadyStall that of tests where it keeps moving, with pauses well
-// below it (a loaded CI machine may delay either side).
-const (
-	testStall   = 200 * time.Millisecond
-	steadyStall = time.Second
+	"github.com/mtlsgate/mtlsgate/internal/servertest"
 )
-
-type stallResult struct {
-	n   int64
-	err error
-}
 
 // TestSendStallTimeout: a client that gives no flow-control window fails
 // the handler's write after SendStallTimeout (the stream is reset).
 func TestSendStallTimeout(t *testing.T) {
-	done := make(chan stallResult, 1)
-	srv := &Server{SendStallTimeout: testStall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	done := make(chan servertest.Moved, 1)
+	srv := &Server{SendStallTimeout: servertest.Stall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := w.Write(make([]byte, 1<<20)) // beyond the default 64 KiB window
-		done <- stallResult{int64(n), err}
+		done <- servertest.Moved{N: int64(n), Err: err}
 	})}
 	rc := newRaw(t, srv)
 	rc.get(1) // and never a WINDOW_UPDATE
-	select {
-	case res := <-done:
-		if !errors.Is(res.err, os.ErrDeadlineExceeded) {
-			t.Fatalf("handler wrote %d bytes, error %v; want a deadline error", res.n, res.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the handler's write still waited 10s after the client stopped giving window")
+	res := servertest.Await(t, done, "the handler's write after the client stopped giving window")
+	if !errors.Is(res.Err, os.ErrDeadlineExceeded) {
+		t.Fatalf("handler wrote %d bytes, error %v; want a deadline error", res.N, res.Err)
 	}
 	rc.expectRST(1, http2.ErrCodeInternal)
 }
@@ -49,36 +34,32 @@ func TestSendStallTimeout(t *testing.T) {
 // handler's read after BodyStallTimeout; one that sends slowly but
 // steadily is read to the end.
 func TestBodyStallTimeout(t *testing.T) {
-	done := make(chan stallResult, 1)
+	done := make(chan servertest.Moved, 1)
 	post := func(stall time.Duration) *rawConn {
 		srv := &Server{BodyStallTimeout: stall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			n, err := io.Copy(io.Discard, r.Body)
-			done <- stallResult{n, err}
+			done <- servertest.Moved{N: n, Err: err}
 		})}
 		rc := newRaw(t, srv)
 		rc.headers(1, false, ":method", "POST", ":scheme", "https", ":path", "/", ":authority", "a")
 		return rc
 	}
 
-	rc := post(testStall)
+	rc := post(servertest.Stall)
 	rc.fr.WriteData(1, false, []byte("0123456789")) // and no more
-	select {
-	case res := <-done:
-		if res.n != 10 || !errors.Is(res.err, os.ErrDeadlineExceeded) {
-			t.Fatalf("stalled: handler read %d bytes, error %v; want 10 and a deadline error", res.n, res.err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the handler's read still waited 10s after the client stopped sending")
+	res := servertest.Await(t, done, "the handler's read after the client stopped sending")
+	if res.N != 10 || !errors.Is(res.Err, os.ErrDeadlineExceeded) {
+		t.Fatalf("stalled: handler read %d bytes, error %v; want 10 and a deadline error", res.N, res.Err)
 	}
 
-	rc = post(steadyStall)
+	rc = post(servertest.SteadyStall)
 	for i := range 5 {
-		time.Sleep(steadyStall / 3) // five pauses: longer than steadyStall in all
+		time.Sleep(servertest.SteadyStall / 3) // five pauses: longer than the stall timeout in all
 		rc.fr.WriteData(1, i == 4, []byte("x"))
 	}
-	res := <-done
-	if res.n != 5 || res.err != nil {
-		t.Fatalf("slow but steady: handler read %d bytes, error %v; want 5, nil", res.n, res.err)
+	res = servertest.Await(t, done, "the handler")
+	if res.N != 5 || res.Err != nil {
+		t.Fatalf("slow but steady: handler read %d bytes, error %v; want 5, nil", res.N, res.Err)
 	}
 }
 
@@ -86,8 +67,8 @@ func TestBodyStallTimeout(t *testing.T) {
 // reading the socket blocks the connection's writes; after
 // SendStallTimeout the handler's write fails and the connection ends.
 func TestSendStallTimeoutSocket(t *testing.T) {
-	done := make(chan stallResult, 1)
-	srv := &Server{SendStallTimeout: testStall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	done := make(chan servertest.Moved, 1)
+	srv := &Server{SendStallTimeout: servertest.Stall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var n int64
 		var err error
 		chunk := make([]byte, 1<<20)
@@ -96,19 +77,15 @@ func TestSendStallTimeoutSocket(t *testing.T) {
 			k, err = w.Write(chunk)
 			n += int64(k)
 		}
-		done <- stallResult{n, err}
+		done <- servertest.Moved{N: n, Err: err}
 	})}
 	rc := newRaw(t, srv)
 	rc.get(1)
 	rc.fr.WriteWindowUpdate(0, 1<<30)
 	rc.fr.WriteWindowUpdate(1, 1<<30) // and never read
-	select {
-	case res := <-done:
-		if res.err == nil {
-			t.Fatalf("handler wrote %d bytes without an error", res.n)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the handler's write still blocked 10s after the client stopped reading")
+	res := servertest.Await(t, done, "the handler's write the handler's write after the client stopped reading")
+	if res.Err == nil {
+		t.Fatalf("handler wrote %d bytes without an error", res.N)
 	}
 	rc.waitDone()
 }
@@ -118,20 +95,20 @@ func TestSendStallTimeoutSocket(t *testing.T) {
 // SendStallTimeout.
 func TestSendStallSteadyWindow(t *testing.T) {
 	const size = 65535 + 3*16<<10 // the initial window and three updates
-	done := make(chan stallResult, 1)
-	srv := &Server{SendStallTimeout: steadyStall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	done := make(chan servertest.Moved, 1)
+	srv := &Server{SendStallTimeout: servertest.SteadyStall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, err := w.Write(make([]byte, size))
-		done <- stallResult{int64(n), err}
+		done <- servertest.Moved{N: int64(n), Err: err}
 	})}
 	rc := newRaw(t, srv)
 	rc.get(1)
 	for range 3 {
-		time.Sleep(steadyStall * 4 / 10) // three pauses: longer than steadyStall in all
+		time.Sleep(servertest.SteadyStall * 4 / 10) // three pauses: longer than the stall timeout in all
 		rc.fr.WriteWindowUpdate(0, 16<<10)
 		rc.fr.WriteWindowUpdate(1, 16<<10)
 	}
-	if res := <-done; res.err != nil || res.n != size {
-		t.Fatalf("handler wrote %d of %d bytes, error %v", res.n, size, res.err)
+	if res := servertest.Await(t, done, "the handler"); res.Err != nil || res.N != size {
+		t.Fatalf("handler wrote %d of %d bytes, error %v", res.N, size, res.Err)
 	}
 	if st, body := rc.response(1); st != "200" || len(body) != size {
 		t.Fatalf("%s, %d bytes", st, len(body))
