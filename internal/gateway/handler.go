@@ -26,6 +26,15 @@ type recorder struct {
 	proxied  bool
 }
 
+// RecordReason keeps the reason of a problem document written by any
+// handler (problem.ReasonRecorder), unless one is set already (the
+// gateway's own reasons say more, e.g. an upstream failure's detail).
+func (rw *recorder) RecordReason(reason string) {
+	if rw.reason == "" {
+		rw.reason = reason
+	}
+}
+
 func (rw *recorder) WriteHeader(code int) {
 	if rw.status == 0 && code >= 200 { // 1xx are informational, not the status
 		rw.status = code

@@ -34,9 +34,19 @@ type Identity struct {
 	Serial  string   `json:"serial,omitempty"`
 }
 
+// ReasonRecorder is a ResponseWriter that keeps the reason of a problem
+// written to it (for the access log), whichever code wrote the problem.
+type ReasonRecorder interface {
+	RecordReason(reason string)
+}
+
 // Write sends d with its status. Title defaults to the status text and Type
-// to "about:blank" as RFC 9457 §4.2 describes.
+// to "about:blank" as RFC 9457 §4.2 describes. A ReasonRecorder learns
+// d.Reason.
 func Write(w http.ResponseWriter, d Details) {
+	if rr, ok := w.(ReasonRecorder); ok && d.Reason != "" {
+		rr.RecordReason(d.Reason)
+	}
 	if d.Title == "" {
 		d.Title = http.StatusText(d.Status)
 	}

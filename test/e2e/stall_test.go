@@ -59,6 +59,9 @@ func TestStalledClientsAreCutOff(t *testing.T) {
 			}
 		})
 	}
+	e.g.waitAccess(tenSeconds, "a 408 with its reason", func(m map[string]any) bool {
+		return m["status"] == float64(http.StatusRequestTimeout) && m["reason"] == "request_body_timeout"
+	})
 
 	t.Run("response not read", func(t *testing.T) {
 		c := dial(t)
