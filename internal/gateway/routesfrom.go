@@ -27,8 +27,8 @@ func LoadConfig(path string) (cfg *config.Config, src *config.Source, specs []st
 
 // importRoutes appends the routes of every routes_from document to
 // cfg.Routes (after the routes written in the file), each marked with its
-// origin so problems point at the document. It returns the documents read,
-// for the file watcher, and every problem found.
+// origin so problems point at the document. It returns the documents and
+// the files they reference, for the file watcher, and every problem found.
 func importRoutes(cfg *config.Config) (files []string, probs config.Problems) {
 	for i := range cfg.RoutesFrom {
 		rf := &cfg.RoutesFrom[i]
@@ -36,8 +36,10 @@ func importRoutes(cfg *config.Config) (files []string, probs config.Problems) {
 		if rf.OpenAPI == "" || rf.Upstream == "" {
 			continue // reported by Validate
 		}
-		files = append(files, rf.OpenAPI)
-		routes, err := openapi.Import(rf.OpenAPI, openapi.Options{Upstream: rf.Upstream, Host: rf.Host, Unsecured: rf.Unsecured})
+		routes, refs, err := openapi.ImportFiles(rf.OpenAPI, openapi.Options{Upstream: rf.Upstream, Host: rf.Host, Unsecured: rf.Unsecured})
+		// The document and the files its $refs name: a change to any of
+		// them reloads (one that is missing reloads when it appears).
+		files = append(append(files, rf.OpenAPI), refs...)
 		if err != nil {
 			var ps openapi.Problems
 			if errors.As(err, &ps) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 
@@ -141,6 +142,25 @@ func (f *localFiles) OpenWithContext(ctx context.Context, name string) (fs.File,
 		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("file references are not available")}
 	}
 	return f.inner.OpenWithContext(ctx, p)
+}
+
+// names returns the files admitted or refused so far, sorted (none for a
+// nil f: the document referenced no file system).
+func (f *localFiles) names() []string {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.opened)+len(f.refused))
+	for p := range f.opened {
+		out = append(out, p)
+	}
+	for p := range f.refused {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (f *localFiles) admit(p string) error {

@@ -78,41 +78,51 @@ func (o Options) check() error {
 // OPTIONS, TRACE). Problems with the document are returned as Problems,
 // each with File set to path or to the external file it is in.
 func Import(path string, o Options) ([]config.Route, error) {
+	routes, _, err := ImportFiles(path, o)
+	return routes, err
+}
+
+// ImportFiles is Import that also returns the other files the document
+// referenced ($ref), read or refused, as absolute paths: a file watcher
+// reloads when one of them changes, or appears. They are returned with
+// the error too.
+func ImportFiles(path string, o Options) ([]config.Route, []string, error) {
 	if err := o.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Stat before opening: opening a FIFO would block.
 	if st, err := os.Stat(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
+		return nil, nil, fmt.Errorf("%s: not a regular file", path)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if st.Size() > MaxDocumentSize {
-		return nil, tooBig(path, st.Size())
+		return nil, nil, tooBig(path, st.Size())
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxDocumentSize+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(data) > MaxDocumentSize {
-		return nil, tooBig(path, int64(len(data)))
+		return nil, nil, tooBig(path, int64(len(data)))
 	}
 	dir := filepath.Dir(path)
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	l := &loader{ps: &problems{rootFile: path}, data: data, absBase: abs, showDir: dir}
-	return l.routes(filepath.Base(path), o)
+	routes, err := l.routes(filepath.Base(path), o)
+	return routes, l.files.names(), err
 }
 
 // ImportBytes is Import for a document already read. File $refs are
