@@ -198,6 +198,11 @@ type RoutesFrom struct {
 	// ask for mutualTLS: "" (default: the gateway's route default,
 	// required) | required | optional | none.
 	Unsecured string `yaml:"unsecured"`
+	// NamePrefix is put before the name of every route imported from the
+	// document (its operationId, else one made from method and path), e.g.
+	// "billing.": two documents that share operationIds then give distinct
+	// route names, as metrics, logs and statistics need.
+	NamePrefix string `yaml:"name_prefix"`
 	// Forward, RateLimit and State apply to every imported route.
 	Forward   Forward    `yaml:"forward"`
 	RateLimit *RateLimit `yaml:"rate_limit"`

@@ -23,7 +23,13 @@ func RoutePath(i int, r *Route) string {
 
 func validateRoute(p *Problems, i int, r *Route, names, upstreams map[string]int, anyClientCerts bool) {
 	path := RoutePath(i, r)
-	checkName(p, path+".name", r.Name, "route", names, i)
+	if j, dup := names[r.Name]; dup && r.Origin != "" {
+		// An operationId another document (or a route in the file) uses.
+		p.add(path+".name", "duplicate route name %q (also at index %d): set name_prefix on this routes_from entry (e.g. %q) to keep its routes apart",
+			r.Name, j, "api2.")
+	} else {
+		checkName(p, path+".name", r.Name, "route", names, i)
+	}
 	if rr := r.Revocation; rr != nil && rr.OnUnavailable != FailClosed {
 		p.add(path+".revocation.on_unavailable", "%q: a route can only tighten the listener's rule: want fail_closed (fail_open is decided per listener, at the handshake)", rr.OnUnavailable)
 	}
@@ -176,6 +182,9 @@ func validateRoutesFrom(p *Problems, rfs []RoutesFrom, upstreams map[string]int)
 		case "", ClientCertRequired, ClientCertOptional, ClientCertNone:
 		default:
 			p.add(path+".unsecured", "%q: want required, optional or none (or leave it out: the route default, required)", rf.Unsecured)
+		}
+		if rf.NamePrefix != "" && !validName(rf.NamePrefix) {
+			p.add(path+".name_prefix", "%q: use letters, digits, '-', '_' and '.'", rf.NamePrefix)
 		}
 		checkForwardFormat(p, path+".forward.format", rf.Forward.Format)
 		validateRateLimit(p, path+".rate_limit", rf.RateLimit)

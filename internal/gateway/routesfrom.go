@@ -52,6 +52,7 @@ func importRoutes(cfg *config.Config) (files []string, probs config.Problems) {
 			continue
 		}
 		for _, r := range routes {
+			r.Name = rf.NamePrefix + r.Name
 			r.Forward = rf.Forward
 			if rf.RateLimit != nil {
 				rl := *rf.RateLimit

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mtlsgate/mtlsgate/internal/config"
@@ -42,5 +43,47 @@ paths:
 	}
 	if len(cfg.Routes) != 1 {
 		t.Fatalf("%d routes imported", len(cfg.Routes))
+	}
+}
+
+// TestImportRoutesNamePrefix: two documents with the same operationId
+// clash unless one has a name_prefix; the error says so.
+func TestImportRoutesNamePrefix(t *testing.T) {
+	dir := t.TempDir()
+	doc := func(name, path string) string {
+		p := filepath.Join(dir, name)
+		data := "openapi: 3.1.0\ninfo: {title: t, version: \"1\"}\npaths:\n  " + path +
+			":\n    get:\n      operationId: getThing\n      responses: {\"200\": {description: ok}}\n"
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := doc("a.yaml", "/a"), doc("b.yaml", "/b")
+	cfg := &config.Config{
+		Upstreams:  []config.Upstream{{Name: "orders", URL: "http://127.0.0.1:1"}},
+		RoutesFrom: []config.RoutesFrom{{OpenAPI: a, Upstream: "orders"}, {OpenAPI: b, Upstream: "orders"}},
+	}
+	if _, probs := importRoutes(cfg); len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	if err := config.Validate(cfg); err == nil || !strings.Contains(err.Error(), "set name_prefix on this routes_from entry") {
+		t.Fatalf("two documents with one operationId: %v", err)
+	}
+
+	cfg.Routes = nil
+	cfg.RoutesFrom[1].NamePrefix = "b."
+	if _, probs := importRoutes(cfg); len(probs) > 0 {
+		t.Fatal(probs)
+	}
+	var names []string
+	for _, r := range cfg.Routes {
+		names = append(names, r.Name)
+	}
+	if !slices.Equal(names, []string{"getThing", "b.getThing"}) {
+		t.Fatalf("route names %q", names)
+	}
+	if err := config.Validate(cfg); err != nil && strings.Contains(err.Error(), "duplicate route name") {
+		t.Fatalf("still a clash with name_prefix: %v", err)
 	}
 }
