@@ -301,7 +301,7 @@ func (c *Checker) check(chain []*x509.Certificate) Result {
 		c.ocspMisses.add(serial, 1)
 		retry := e == nil || !e.failed || nowNS >= e.retryAt
 		if c.cfg.OCSP == OCSPRequire && retry {
-			e = c.ocspWait(k, leaf, issuer, serial, url)
+			e = c.ocspWait(k, leaf, issuer, serial, url, e)
 			if e != nil && e.fresh(nowNS) && e.ans.status != ocsp.Unknown {
 				if e.ans.status == ocsp.Revoked {
 					return e.revoked
@@ -309,7 +309,7 @@ func (c *Checker) check(chain []*x509.Certificate) Result {
 				return Result{Source: e.q.url}
 			}
 		} else if retry {
-			c.ocspStart(k, c.newQuery(leaf, issuer, serial, url), string(leaf.RawIssuer), true)
+			c.ocspStart(k, c.newQuery(leaf, issuer, serial, url), string(leaf.RawIssuer), true, e)
 		}
 	}
 	// No usable OCSP verdict.
@@ -403,9 +403,10 @@ func (c *Checker) newQuery(leaf, issuer *x509.Certificate, serial []byte, url st
 }
 
 // ocspWait queries (or joins the query) for the leaf and waits at most
-// OCSPTimeout (plus a little) for the answer. nil: no answer.
-func (c *Checker) ocspWait(k uint64, leaf, issuer *x509.Certificate, serial []byte, url string) *ocspEntry {
-	call := c.ocspStart(k, c.newQuery(leaf, issuer, serial, url), string(leaf.RawIssuer), false)
+// OCSPTimeout (plus a little) for the answer. nil: no answer. seen is the
+// cache entry the caller found (see ocspStart).
+func (c *Checker) ocspWait(k uint64, leaf, issuer *x509.Certificate, serial []byte, url string, seen *ocspEntry) *ocspEntry {
+	call := c.ocspStart(k, c.newQuery(leaf, issuer, serial, url), string(leaf.RawIssuer), false, seen)
 	if call == nil {
 		return nil
 	}

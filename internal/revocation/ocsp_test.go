@@ -359,3 +359,37 @@ func TestOCSPAnswersNeverGoBack(t *testing.T) {
 		t.Fatalf("a good answer replaced a revoked one (status %d)", e.ans.status)
 	}
 }
+
+// TestOCSPStartAfterAnswerStored: a check that found no answer, and asks
+// for one just after another query stored it (and left inflight), starts
+// no second query: it gets the stored answer.
+func TestOCSPStartAfterAnswerStored(t *testing.T) {
+	g := newGoOCSP(t)
+	leaf := g.leaf(t, "client", ocspresp.Status{State: ocspresp.Good})
+	c := newChecker(t, Config{OCSP: OCSPPrefer, OnUnavailable: FailOpen, OCSPTimeout: time.Minute})
+	issuer := g.ca.Cert
+	serial := serialOf(leaf.Cert)
+	k := c.ocsp.key(leaf.Cert.RawIssuer, issuer.RawSubjectPublicKeyInfo, serial)
+	q := c.newQuery(leaf.Cert, issuer, serial, g.srv.URL)
+	now := time.Now()
+	stored := c.ocspStore(k, q, string(leaf.Cert.RawIssuer),
+		ocspAnswer{status: ocsp.Good, thisUpdate: now, nextUpdate: now.Add(time.Hour)}, nil)
+
+	// The caller saw no entry (nil) before the answer was stored.
+	for _, background := range []bool{true, false} {
+		call := c.ocspStart(k, q, string(leaf.Cert.RawIssuer), background, nil)
+		if call == nil || call.e != stored {
+			t.Fatalf("background %v: got %+v, want the stored answer", background, call)
+		}
+		<-call.done
+	}
+	// A caller that saw the stored entry (a refresh) does query.
+	call := c.ocspStart(k, q, string(leaf.Cert.RawIssuer), true, stored)
+	if call == nil {
+		t.Fatal("refresh not started")
+	}
+	<-call.done
+	if got := g.requests.Load(); got != 1 {
+		t.Errorf("%d requests, want 1 (the refresh only)", got)
+	}
+}

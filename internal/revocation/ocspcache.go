@@ -121,12 +121,21 @@ func (oc *ocspCache) canonicalIssuer(c *x509.Certificate) *x509.Certificate {
 
 // start begins (or joins) the query for k. background queries are dropped
 // (nil) when maxBackgroundOCSP are running; waited-for ones when
-// maxSyncOCSP are.
-func (c *Checker) ocspStart(k uint64, q *ocspQuery, issuerName string, background bool) *ocspCall {
+// maxSyncOCSP are. seen is the cache entry the caller decided on (nil:
+// none): when another query has stored a new answer for the same
+// certificate since, no query starts and the call returned holds that
+// answer (a query ends by storing its answer, then leaving inflight).
+func (c *Checker) ocspStart(k uint64, q *ocspQuery, issuerName string, background bool, seen *ocspEntry) *ocspCall {
 	oc := &c.ocsp
 	oc.mu.Lock()
 	if call := oc.inflight[k]; call != nil {
 		oc.mu.Unlock()
+		return call
+	}
+	if cur := oc.lookup(k, []byte(issuerName), q.issuer.RawSubjectPublicKeyInfo, q.serial); cur != nil && cur != seen {
+		oc.mu.Unlock()
+		call := &ocspCall{done: make(chan struct{}), e: cur}
+		close(call.done)
 		return call
 	}
 	if background {
@@ -306,10 +315,10 @@ func (c *Checker) maintainOCSP(now time.Time) {
 				if !seen {
 					drop = append(drop, k)
 				} else if nowNS >= e.refreshAt.Load() {
-					c.ocspStart(k, e.q, e.issuerName, true)
+					c.ocspStart(k, e.q, e.issuerName, true, e)
 				}
 			case seen && nowNS >= e.refreshAt.Load():
-				if c.ocspStart(k, e.q, e.issuerName, true) != nil {
+				if c.ocspStart(k, e.q, e.issuerName, true, e) != nil {
 					e.refreshAt.Store(nowNS + int64(ocspScanEvery))
 				}
 			}
