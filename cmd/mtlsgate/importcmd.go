@@ -67,6 +67,7 @@ every load and reload instead, use routes_from in the config.`,
 	oa.Flags().StringVar(&o.Upstream, "upstream", "", "upstream name for every route (required)")
 	oa.Flags().StringVar(&o.Host, "host", "", "match.host for every route")
 	oa.Flags().StringVar(&o.Unsecured, "unsecured", "", "client_cert for operations without mutualTLS: required, optional or none")
+	oa.Flags().StringVar(&o.NamePrefix, "name-prefix", "", "put before every route name (like routes_from's name_prefix)")
 	oa.Flags().StringVar(&out, "out", "", "write to this file instead of standard output")
 	cmd.AddCommand(oa)
 	return cmd

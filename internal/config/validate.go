@@ -46,7 +46,7 @@ func Validate(c *Config) error {
 	}
 	routeNames := map[string]int{}
 	for i := range c.Routes {
-		validateRoute(&p, i, &c.Routes[i], routeNames, upstreamNames, anyClientCerts)
+		validateRoute(&p, c.Routes, i, routeNames, upstreamNames, anyClientCerts)
 	}
 	checkShadowedRoutes(&p, c.Routes)
 	validateRoutesFrom(&p, c.RoutesFrom, upstreamNames)
@@ -70,6 +70,22 @@ func checkName(p *Problems, path, name, kind string, seen map[string]int, i int)
 			seen[name] = i
 		}
 	}
+}
+
+// maxNamePrefix bounds routes_from.name_prefix, leaving room for the
+// imported name within a route name's 128 characters.
+const maxNamePrefix = 64
+
+// CheckNamePrefix checks a prefix for imported route names (routes_from
+// name_prefix, mtlsgate import --name-prefix).
+func CheckNamePrefix(s string) error {
+	if len(s) > maxNamePrefix {
+		return fmt.Errorf("%d characters: at most %d, so that imported names fit in a route name", len(s), maxNamePrefix)
+	}
+	if !validName(s) {
+		return fmt.Errorf("%q: use letters, digits, '-', '_' and '.'", s)
+	}
+	return nil
 }
 
 func validName(s string) bool {

@@ -21,12 +21,13 @@ func RoutePath(i int, r *Route) string {
 	return fmt.Sprintf("routes[%d]", i)
 }
 
-func validateRoute(p *Problems, i int, r *Route, names, upstreams map[string]int, anyClientCerts bool) {
+func validateRoute(p *Problems, routes []Route, i int, names, upstreams map[string]int, anyClientCerts bool) {
+	r := &routes[i]
 	path := RoutePath(i, r)
 	if j, dup := names[r.Name]; dup && r.Origin != "" {
 		// An operationId another document (or a route in the file) uses.
-		p.add(path+".name", "duplicate route name %q (also at index %d): set name_prefix on this routes_from entry (e.g. %q) to keep its routes apart",
-			r.Name, j, "api2.")
+		p.add(path+".name", "duplicate route name %q (also %s): set name_prefix on this routes_from entry (e.g. %q) to keep its routes apart",
+			r.Name, RoutePath(j, &routes[j]), "api2.")
 	} else {
 		checkName(p, path+".name", r.Name, "route", names, i)
 	}
@@ -183,8 +184,8 @@ func validateRoutesFrom(p *Problems, rfs []RoutesFrom, upstreams map[string]int)
 		default:
 			p.add(path+".unsecured", "%q: want required, optional or none (or leave it out: the route default, required)", rf.Unsecured)
 		}
-		if rf.NamePrefix != "" && !validName(rf.NamePrefix) {
-			p.add(path+".name_prefix", "%q: use letters, digits, '-', '_' and '.'", rf.NamePrefix)
+		if err := CheckNamePrefix(rf.NamePrefix); err != nil {
+			p.add(path+".name_prefix", "%v", err)
 		}
 		checkForwardFormat(p, path+".forward.format", rf.Forward.Format)
 		validateRateLimit(p, path+".rate_limit", rf.RateLimit)

@@ -78,6 +78,7 @@ func TestRoutesFromInvalid(t *testing.T) {
 		{`{openapi: a.yaml, upstream: orders, host: "a:1"}`, `routes_from[0].host`},
 		{`{openapi: a.yaml, upstream: orders, rate_limit: {requests: 1}}`, `routes_from[0].rate_limit.per`},
 		{`{openapi: a.yaml, upstream: orders, name_prefix: "bill ing/"}`, `routes_from[0].name_prefix: "bill ing/"`},
+		{`{openapi: a.yaml, upstream: orders, name_prefix: "` + strings.Repeat("p", 65) + `"}`, `routes_from[0].name_prefix: 65 characters: at most 64`},
 	}
 	for _, c := range cases {
 		cfg, _, err := Parse("bad.yaml", []byte(goodYAML+"routes_from:\n  - "+c.rf+"\n"))

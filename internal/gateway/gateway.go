@@ -52,6 +52,9 @@ type Gateway struct {
 	now     func() time.Time
 
 	state atomic.Pointer[state]
+	// pendingFiles are the files the last load named when it failed (nil
+	// after a load that succeeded): see Files.
+	pendingFiles atomic.Pointer[[]string]
 
 	mu      sync.Mutex // serialises reloads and guards running/admin
 	running map[string]*running
@@ -173,9 +176,16 @@ func (g *Gateway) load() (*state, error) {
 		st.files = dedupe(st.files)
 	}
 	if len(probs) > 0 {
+		// The watcher also watches what the failed config names (a $ref
+		// or certificate file not written yet): creating it retries.
+		pending := append([]string{cfg.Path}, specs...)
 		if st != nil {
+			pending = append(pending, st.files...)
 			st.discard(g.state.Load())
 		}
+		sort.Strings(pending)
+		pending = dedupe(pending)
+		g.pendingFiles.Store(&pending)
 		probs = dedupeProblems(probs)
 		sort.SliceStable(probs, func(i, j int) bool {
 			li, lj := probs[i].Line, probs[j].Line
@@ -183,6 +193,7 @@ func (g *Gateway) load() (*state, error) {
 		})
 		return nil, probs
 	}
+	g.pendingFiles.Store(nil)
 	return st, nil
 }
 
@@ -318,8 +329,18 @@ func (g *Gateway) Addr(name string) string {
 	return ""
 }
 
-// Files returns every file the current state was built from.
-func (g *Gateway) Files() []string { return g.state.Load().files }
+// Files returns every file the current state was built from, and those
+// the last load named if it failed (the watcher reloads when one of them
+// appears or changes).
+func (g *Gateway) Files() []string {
+	files := g.state.Load().files
+	if p := g.pendingFiles.Load(); p != nil {
+		files = append(append([]string(nil), files...), *p...)
+		sort.Strings(files)
+		files = dedupe(files)
+	}
+	return files
+}
 
 // openListeners binds every listener of st that is not running yet (same
 // name and address). On failure, listeners it opened are closed again.

@@ -36,7 +36,11 @@ func importRoutes(cfg *config.Config) (files []string, probs config.Problems) {
 		if rf.OpenAPI == "" || rf.Upstream == "" {
 			continue // reported by Validate
 		}
-		routes, refs, err := openapi.ImportFiles(rf.OpenAPI, openapi.Options{Upstream: rf.Upstream, Host: rf.Host, Unsecured: rf.Unsecured})
+		if config.CheckNamePrefix(rf.NamePrefix) != nil {
+			continue // reported by Validate
+		}
+		routes, refs, err := openapi.ImportFiles(rf.OpenAPI, openapi.Options{Upstream: rf.Upstream, Host: rf.Host,
+			Unsecured: rf.Unsecured, NamePrefix: rf.NamePrefix})
 		// The document and the files its $refs name: a change to any of
 		// them reloads (one that is missing reloads when it appears).
 		files = append(append(files, rf.OpenAPI), refs...)
@@ -52,7 +56,6 @@ func importRoutes(cfg *config.Config) (files []string, probs config.Problems) {
 			continue
 		}
 		for _, r := range routes {
-			r.Name = rf.NamePrefix + r.Name
 			r.Forward = rf.Forward
 			if rf.RateLimit != nil {
 				rl := *rf.RateLimit

@@ -87,3 +87,43 @@ func TestImportRoutesNamePrefix(t *testing.T) {
 		t.Fatalf("still a clash with name_prefix: %v", err)
 	}
 }
+
+// TestFilesOfFailedLoadAreWatched: a reload that fails because a $ref
+// names a file not written yet leaves that file among the watched ones,
+// so creating it reloads; a good load forgets it.
+func TestFilesOfFailedLoadAreWatched(t *testing.T) {
+	e := newEnv(t)
+	doc := filepath.Join(e.dir, "api.yaml")
+	writeDoc := func(ref string) {
+		data := "openapi: 3.1.0\ninfo: {title: t, version: \"1\"}\npaths:\n  /a:\n    get:\n      responses:\n        \"200\": " + ref + "\n"
+		if err := os.WriteFile(doc, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeDoc("{description: ok}")
+	e.start(baseConfig + "routes_from:\n  - {openapi: api.yaml, upstream: up}\n")
+	later := filepath.Join(e.dir, "later.yaml")
+	if slices.Contains(e.g.Files(), later) {
+		t.Fatal("later.yaml watched before anything names it")
+	}
+	writeDoc(`{$ref: "./later.yaml#/ok"}`)
+	if err := e.g.Reload(); err == nil {
+		t.Fatal("a $ref to a missing file reloaded")
+	}
+	if !slices.Contains(e.g.Files(), later) {
+		t.Fatalf("the missing $ref file is not watched: %q", e.g.Files())
+	}
+	if err := os.WriteFile(later, []byte("ok: {description: ok}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	writeDoc("{description: ok}")
+	if err := e.g.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(e.g.Files(), later) {
+		t.Error("later.yaml still watched after a good load that no longer names it")
+	}
+}

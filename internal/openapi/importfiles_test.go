@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -46,5 +47,27 @@ paths:
 	}
 	if !slices.Contains(refs, filepath.Join(dir, "later.yaml")) {
 		t.Errorf("the missing referenced file is not named: %q", refs)
+	}
+}
+
+// TestNamePrefix: the prefix is put before every name, and a long
+// operationId is shortened so that the whole name stays valid.
+func TestNamePrefix(t *testing.T) {
+	long := strings.Repeat("x", 140)
+	doc := "openapi: 3.1.0\ninfo: {title: t, version: \"1\"}\npaths:\n" +
+		"  /a:\n    get:\n      operationId: " + long + "\n      responses: {\"200\": {description: ok}}\n" +
+		"  /b:\n    get:\n      responses: {\"200\": {description: ok}}\n"
+	routes, err := ImportBytes([]byte(doc), "", Options{Upstream: "orders", NamePrefix: "billing."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range routes {
+		if !strings.HasPrefix(r.Name, "billing.") || len(r.Name) > maxName {
+			t.Errorf("route name %q (%d characters)", r.Name, len(r.Name))
+		}
+	}
+	if _, err := ImportBytes([]byte(doc), "", Options{Upstream: "orders", NamePrefix: "no spaces"}); err == nil ||
+		!strings.Contains(err.Error(), "name prefix") {
+		t.Errorf("a bad prefix: %v", err)
 	}
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// involve mutual TLS: "" (left empty: the gateway's default, required,
 	// applies), "required", "optional" or "none".
 	Unsecured string
+	// NamePrefix is put before every route name (optional; see
+	// config.CheckNamePrefix); names are shortened to fit with it.
+	NamePrefix string
 }
 
 func (o Options) check() error {
@@ -67,6 +70,9 @@ func (o Options) check() error {
 	case "", config.ClientCertRequired, config.ClientCertOptional, config.ClientCertNone:
 	default:
 		return fmt.Errorf("openapi: Options.Unsecured %q: want \"\", required, optional or none", o.Unsecured)
+	}
+	if err := config.CheckNamePrefix(o.NamePrefix); err != nil {
+		return fmt.Errorf("openapi: name prefix %w", err)
 	}
 	return nil
 }
@@ -251,16 +257,18 @@ func (w *walker) checkCollisions(bs []*built) {
 // generated ones, each in route order.
 func (w *walker) name(bs []*built) {
 	used := map[string]bool{}
+	prefix := w.o.NamePrefix
+	room := maxName - len(prefix)
 	assign := func(b *built, base string) {
 		if len(b.op.bases) > 1 {
-			base = fit(base, "-"+baseSlug(b.base))
+			base = fitIn(base, "-"+baseSlug(b.base), room)
 		}
-		name := fit(base, "")
+		name := fitIn(base, "", room)
 		for n := 2; used[name]; n++ {
-			name = fit(base, "-"+strconv.Itoa(n))
+			name = fitIn(base, "-"+strconv.Itoa(n), room)
 		}
 		used[name] = true
-		b.Name = name
+		b.Name = prefix + name
 	}
 	for _, b := range bs {
 		if b.op.id != "" {

@@ -227,9 +227,12 @@ func baseSlug(base string) string {
 }
 
 // fit shortens name so that name+suffix is a valid length.
-func fit(name, suffix string) string {
-	if len(name)+len(suffix) > maxName {
-		name = name[:maxName-len(suffix)]
+func fit(name, suffix string) string { return fitIn(name, suffix, maxName) }
+
+// fitIn shortens name so that name+suffix has at most n bytes.
+func fitIn(name, suffix string, n int) string {
+	if len(name)+len(suffix) > n {
+		name = name[:n-len(suffix)]
 	}
 	return name + suffix
 }
