@@ -53,12 +53,10 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request, body []
 			// The whole body goes out before the response is read, so the
 			// client connection is never written to while its body is
 			// still being read.
-			cr := &countingReader{r: r.Body}
-			_, err = io.CopyN(pc.bw, cr, r.ContentLength)
-			switch {
-			case cr.err != nil:
-				bodyErr = cr.err // the client's body failed
-			case cr.n < r.ContentLength:
+			cb := &clientBody{ReadCloser: r.Body}
+			_, err = io.CopyN(pc.bw, cb, r.ContentLength)
+			bodyErr = cb.failed() // the client's body failed
+			if bodyErr == nil && cb.n.Load() < r.ContentLength {
 				bodyErr = io.ErrUnexpectedEOF // the client sent less than announced
 			}
 			if bodyErr != nil || err != nil {
@@ -110,20 +108,23 @@ func clientBodyProblem(err error, path string) problem.Details {
 		Detail: "the request body ended before it was complete, or was malformed", Instance: path}
 }
 
-// clientBody records the first error reading a client's request body
-// (the transport may read it on another goroutine), so that a failed
-// proxy attempt is blamed on the client instead of the upstream. Errors
-// after Close (net/http closes the body when a round trip fails, and its
-// writer may still read) are not the client's.
+// clientBody counts what is read of a client's request body and records
+// the first read error (a transport may read it on another goroutine), so
+// that a failed proxy attempt is blamed on the client (a short or stalled
+// body) instead of the upstream. Errors after Close (net/http closes the
+// body when a round trip fails, and its writer may still read) are not
+// the client's.
 type clientBody struct {
 	io.ReadCloser
 	path   string // the request's path, for the problem's instance
+	n      atomic.Int64
 	err    atomic.Pointer[error]
 	closed atomic.Bool
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
 	if err != nil && err != io.EOF && !b.closed.Load() {
 		b.err.CompareAndSwap(nil, &err)
 	}
@@ -141,23 +142,6 @@ func (b *clientBody) failed() error {
 		return *e
 	}
 	return nil
-}
-
-// countingReader remembers how much was read and the first read error, so
-// a failure can be blamed on the client (short body) or the upstream.
-type countingReader struct {
-	r   io.Reader
-	n   int64
-	err error
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if err != nil && err != io.EOF && c.err == nil {
-		c.err = err
-	}
-	return n, err
 }
 
 var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
